@@ -1,0 +1,84 @@
+"""CRM start-up: load demo customers once, and republish every customer-service assignment.
+
+The assignments topic is compacted and the embedded broker keeps topics in memory only, so the
+owner republishes its current state at every start; consumers apply it idempotently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+
+from events import new_event
+from events.bss import CustomerServiceAssigned, SlaTier
+from runtime.bus import Outbox
+
+COMPONENT = "bss-crm"
+SOURCE = "/bss/crm"
+
+
+def load_customers(path: Path) -> list[dict[str, Any]]:
+    """Read a customers file."""
+    customers: list[dict[str, Any]] = yaml.safe_load(path.read_text())["customers"]
+    return customers
+
+
+async def seed_customers(pool: asyncpg.Pool, customers: list[dict[str, Any]]) -> int:
+    """Insert the customers CRM does not know yet. Returns how many were added."""
+    async with pool.acquire() as conn, conn.transaction():
+        added = 0
+        for c in customers:
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO customers (id, name, email, phone, sla_tier, preferred_channel)
+                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1
+                """,
+                c["id"],
+                c["name"],
+                c.get("email"),
+                c.get("phone"),
+                c["sla_tier"],
+                c.get("preferred_channel", "email"),
+            )
+            if inserted:
+                added += 1
+                await conn.executemany(
+                    """
+                    INSERT INTO customer_services (service_id, customer_id, product_name)
+                    VALUES ($1, $2, $3) ON CONFLICT (service_id) DO NOTHING
+                    """,
+                    [(s["service_id"], c["id"], s["product_name"]) for s in c["services"]],
+                )
+    return added
+
+
+async def republish_assignments(pool: asyncpg.Pool, outbox: Outbox) -> int:
+    """Queue the current assignment of every service for publication. Returns the count."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            SELECT cs.service_id, cs.customer_id, cs.product_name, c.sla_tier
+            FROM customer_services cs JOIN customers c ON c.id = cs.customer_id
+            ORDER BY cs.service_id
+            """
+        )
+        await outbox.add(
+            conn,
+            [
+                new_event(
+                    CustomerServiceAssigned(
+                        service_id=r["service_id"],
+                        customer_id=r["customer_id"],
+                        sla_tier=SlaTier(r["sla_tier"]),
+                        product_name=r["product_name"],
+                    ),
+                    source=SOURCE,
+                    subject=r["service_id"],
+                )
+                for r in rows
+            ],
+        )
+    return len(rows)

@@ -1,0 +1,168 @@
+"""Events OSS publishes: alarms (TMF642), trouble tickets (TMF621), service health."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.registry import EventPayload, register
+from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
+
+
+class AlarmState(StrEnum):
+    """TMF642 ``state``."""
+
+    RAISED = "raised"
+    UPDATED = "updated"
+    CLEARED = "cleared"
+
+
+class AckState(StrEnum):
+    """TMF642 ``ackState``."""
+
+    ACKNOWLEDGED = "acknowledged"
+    UNACKNOWLEDGED = "unacknowledged"
+
+
+class _AlarmEvent(EventPayload):
+    key_field = "reduction_key"
+
+    alarm_id: str = Field(description="OSS id of the alarm (TMF642 id).")
+    reduction_key: str = Field(description="Dedup key: alarmType:probableCause:alarmedObjectId.")
+
+
+@register
+class AlarmRaised(_AlarmEvent):
+    """OSS has a new active alarm (first raise of its reduction key since the last clear)."""
+
+    event_type = "AlarmRaised"
+
+    alarmed_object_id: str = Field(description="Resource the alarm is on (TMF642 alarmedObject.id).")
+    alarmed_object_type: ResourceType = Field(description="TMF642 alarmedObjectType.")
+    alarm_type: AlarmType = Field(description="X.733 event type (TMF642 alarmType).")
+    probable_cause: ProbableCause = Field(description="X.733 probable cause.")
+    specific_problem: str = Field(default="", description="Vendor refinement of the cause.")
+    perceived_severity: PerceivedSeverity = Field(description="X.733 perceived severity.")
+    alarm_raised_time: AwareDatetime = Field(description="When the probe first observed it.")
+    service_affecting: bool = Field(description="TMF642 serviceAffecting.")
+    is_root_cause: bool = Field(default=True, description="TMF642 isRootCause.")
+    source_system_id: str = Field(description="Probe that reported it (TMF642 sourceSystemId).")
+
+
+@register
+class AlarmCleared(_AlarmEvent):
+    """An active alarm has cleared (TMF642 state 'cleared')."""
+
+    event_type = "AlarmCleared"
+
+    alarm_cleared_time: AwareDatetime = Field(description="When the probe observed the clear.")
+    alarmed_object_id: str = Field(description="Resource the alarm was on.")
+
+
+@register
+class AlarmAcknowledged(_AlarmEvent):
+    """An operator has acknowledged (or un-acknowledged) an alarm."""
+
+    event_type = "AlarmAcknowledged"
+
+    ack_state: AckState = Field(description="TMF642 ackState after the change.")
+    ack_user_id: str = Field(description="Operator who changed the acknowledgement.")
+    ack_system_id: str = Field(default="ossbss-cli", description="Console the operator used.")
+    ack_time: AwareDatetime = Field(description="When the acknowledgement took effect.")
+
+
+@register
+class AlarmAcknowledgementRequested(EventPayload):
+    """An operator asks OSS fault management to acknowledge or un-acknowledge an alarm."""
+
+    event_type = "AlarmAcknowledgementRequested"
+    key_field = "alarm_id"
+
+    alarm_id: str = Field(min_length=1, description="Alarm to change.")
+    ack_state: AckState = Field(description="Requested TMF642 ackState.")
+    ack_user_id: str = Field(min_length=1, max_length=128, description="Operator asking.")
+
+
+class TroubleTicketStatus(StrEnum):
+    """TMF621 trouble ticket ``status``."""
+
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    PENDING = "pending"
+    HELD = "held"
+    IN_PROGRESS = "inProgress"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+    RESOLVED = "resolved"
+
+
+class RelatedEntity(BaseModel):
+    """TMF621 ``relatedEntity``: something the ticket is about."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(description="Id of the related entity.")
+    role: str = Field(description="Why it is related: rootCauseAlarm, affectedResource, ...")
+    referred_type: str = Field(description="TMF @referredType: Alarm, Resource, Service.")
+
+
+@register
+class TroubleTicketCreated(EventPayload):
+    """OSS opened a trouble ticket for a service-affecting alarm."""
+
+    event_type = "TroubleTicketCreated"
+    key_field = "ticket_id"
+
+    ticket_id: str = Field(description="TMF621 id.")
+    name: str = Field(description="Short title.")
+    description: str = Field(description="What is wrong, in words.")
+    severity: PerceivedSeverity = Field(description="Severity of the alarm behind the ticket.")
+    priority: int = Field(ge=1, le=4, description="1 (highest) to 4.")
+    ticket_type: str = Field(default="networkIncident", description="TMF621 ticketType.")
+    status: TroubleTicketStatus = Field(description="TMF621 status at creation.")
+    creation_date: AwareDatetime = Field(description="When the ticket was opened.")
+    related_entity: tuple[RelatedEntity, ...] = Field(description="Alarm, resource and services.")
+
+
+@register
+class TroubleTicketResolved(EventPayload):
+    """A trouble ticket is resolved: the alarm behind it has cleared."""
+
+    event_type = "TroubleTicketResolved"
+    key_field = "ticket_id"
+
+    ticket_id: str = Field(description="TMF621 id.")
+    status: TroubleTicketStatus = Field(description="TMF621 status after the change: resolved.")
+    resolution_date: AwareDatetime = Field(description="When it was resolved.")
+    status_change_reason: str = Field(description="Why the status changed.")
+
+
+@register
+class ServiceOutageStarted(EventPayload):
+    """A service is down because a resource it runs on failed; BSS reacts for the customers."""
+
+    event_type = "ServiceOutageStarted"
+    key_field = "service_id"
+
+    outage_id: str = Field(description="Id of this outage of this service.")
+    service_id: str = Field(description="TMF638 service id.")
+    resource_id: str = Field(description="Failed resource the service depends on.")
+    alarm_id: str = Field(description="Alarm that revealed the failure.")
+    started_at: AwareDatetime = Field(description="When the service went down.")
+    customer_ids: tuple[str, ...] = Field(description="Customers holding the service.")
+
+
+@register
+class ServiceRestored(EventPayload):
+    """A service that was down is up again."""
+
+    event_type = "ServiceRestored"
+    key_field = "service_id"
+
+    outage_id: str = Field(description="The outage that ended.")
+    service_id: str = Field(description="TMF638 service id.")
+    started_at: AwareDatetime = Field(description="When the outage started.")
+    restored_at: AwareDatetime = Field(description="When the service was up again.")
+    duration_seconds: float = Field(ge=0, description="Length of the outage.")
+    customer_ids: tuple[str, ...] = Field(description="Customers holding the service.")

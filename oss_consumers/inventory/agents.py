@@ -1,0 +1,44 @@
+"""Inventory's consumer: learns from BSS which customer holds which service (the essay's
+BSS-to-OSS synchronization), so fault management knows whom a failure impacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from events import Envelope, EventPayload
+from events.bss import CustomerServiceAssigned, CustomerServiceUnassigned
+from runtime.consumer import Rejected
+
+COMPONENT = "oss-inventory"
+
+
+async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
+    """Apply one customer-service assignment; publishes nothing."""
+    data = event.data
+    if isinstance(data, CustomerServiceAssigned):
+        await conn.execute(
+            """
+            INSERT INTO customer_services (service_id, customer_id, sla_tier, product_name, updated_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (service_id) DO UPDATE SET customer_id = excluded.customer_id,
+                sla_tier = excluded.sla_tier, product_name = excluded.product_name,
+                updated_at = excluded.updated_at
+            WHERE customer_services.updated_at <= excluded.updated_at
+            """,
+            data.service_id,
+            data.customer_id,
+            data.sla_tier.value,
+            data.product_name,
+            event.time,
+        )
+        return []
+    if isinstance(data, CustomerServiceUnassigned):
+        await conn.execute(
+            "DELETE FROM customer_services WHERE service_id = $1 AND customer_id = $2",
+            data.service_id,
+            data.customer_id,
+        )
+        return []
+    raise Rejected(f"{COMPONENT} does not handle {event.type}")

@@ -1,0 +1,1 @@
+"""The entry point: the ``ossbss`` command and the wiring of every component into a process."""

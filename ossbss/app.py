@@ -1,0 +1,232 @@
+"""Composition root: builds the components of the system from settings and endpoints, and runs
+them. The only place that knows every domain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+import bss_consumers
+import oss_consumers
+from bss_consumers.care import agents as care
+from bss_consumers.crm import seed as crm
+from oss_consumers.fault import agents as fault
+from oss_consumers.fault import store as fault_store
+from oss_consumers.inventory import agents as inventory
+from oss_consumers.inventory.seed import load_network, seed_inventory
+from producers import probes
+from runtime import db, topology
+from runtime.bus import Bus, Outbox, OutboxRelay
+from runtime.consumer import EventConsumer, Handler
+from runtime.infra import Endpoints
+from runtime.settings import Settings
+from runtime.supervisor import supervise
+from runtime.topology import Topology
+
+log = structlog.get_logger(__name__)
+
+
+def domain_databases(settings: Settings) -> dict[str, db.DomainDatabase]:
+    """Each domain's schema, role and migrations."""
+    return {
+        "oss": db.DomainDatabase(
+            oss_consumers.DOMAIN, "ossbss_oss", settings.oss_db_password, db.migrations_of("oss_consumers")
+        ),
+        "bss": db.DomainDatabase(
+            bss_consumers.DOMAIN, "ossbss_bss", settings.bss_db_password, db.migrations_of("bss_consumers")
+        ),
+    }
+
+
+@dataclass
+class Summary:
+    """The figures of the operator's summary line."""
+
+    events_per_second: float
+    open_alarms: int
+    open_tickets: int
+    active_outages: int
+    notifications_sent: int
+
+    def line(self) -> str:
+        return (
+            f"{self.events_per_second:8.1f} events/s | open alarms {self.open_alarms:3d} | "
+            f"open tickets {self.open_tickets:3d} | active outages {self.active_outages:3d} | "
+            f"notifications sent {self.notifications_sent:4d}"
+        )
+
+
+@dataclass
+class System:
+    """Every component of one process, started together."""
+
+    settings: Settings
+    endpoints: Endpoints
+    topology: Topology
+    bus: Bus
+    pools: dict[str, asyncpg.Pool]
+    relays: dict[str, OutboxRelay]
+    consumers: list[EventConsumer]
+    simulator: probes.ProbeSimulator | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        """Wait until every consumer has its partitions."""
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(c.ready.wait() for c in self.consumers))
+
+    async def summary(self, offsets: OffsetWatch) -> Summary:
+        async with self.pools["oss"].acquire() as conn:
+            oss = await fault_store.summary(conn)
+        async with self.pools["bss"].acquire() as conn:
+            sent = await care.notifications_sent(conn)
+        return Summary(
+            await offsets.rate(), oss["open_alarms"], oss["open_tickets"], oss["active_outages"], sent
+        )
+
+
+class OffsetWatch:
+    """Events per second across every declared topic, from the topics' end offsets."""
+
+    def __init__(self, bootstrap_servers: str, topics: list[str]):
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="ossbss-summary")
+        self._topics = topics
+        self._last: tuple[float, int] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def total(self) -> int:
+        partitions = [
+            TopicPartition(t, p) for t in self._topics for p in (self._consumer.partitions_for_topic(t) or ())
+        ]
+        if not partitions:
+            await self._consumer.topics()  # refresh metadata
+            return 0
+        return sum((await self._consumer.end_offsets(partitions)).values())
+
+    async def rate(self) -> float:
+        now, total = time.monotonic(), await self.total()
+        last, self._last = self._last, (now, total)
+        if last is None or now <= last[0]:
+            return 0.0
+        return (total - last[1]) / (now - last[0])
+
+
+@contextlib.asynccontextmanager
+async def system(
+    settings: Settings, endpoints: Endpoints, *, simulate: bool = True, probe_rate: float | None = None
+) -> AsyncIterator[System]:
+    """Start every component (topics, migrations, first loads, consumers, relays, simulator) and
+    stop them all on exit."""
+    topo = Topology.load(settings.topology_path)
+    created, _ = await topology.apply(topo, endpoints.bootstrap_servers)
+    if created:
+        log.info("topics created", topics=created)
+    databases = domain_databases(settings)
+    for database in databases.values():
+        await db.bootstrap(endpoints.database_url, database)
+    bus = Bus(endpoints.bootstrap_servers, topo)
+    await bus.start()
+    pools: dict[str, asyncpg.Pool] = {}
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for name, database in databases.items():
+            pools[name] = await db.create_pool(endpoints.database_url, database)
+        relays = {name: OutboxRelay(pool, bus, f"{name}-outbox") for name, pool in pools.items()}
+
+        network = load_network(settings.network_file)
+        added = await seed_inventory(pools["oss"], network)
+        if added:
+            log.info("inventory loaded", resources=added)
+        customers = await crm.seed_customers(pools["bss"], crm.load_customers(settings.customers_file))
+        if customers:
+            log.info("customers loaded", customers=customers)
+        republished = await crm.republish_assignments(pools["bss"], Outbox(bus, crm.COMPONENT))
+        log.info("customer-service assignments republished", count=republished)
+
+        def consumer(component: str, handler: Handler, pool: str) -> EventConsumer:
+            return EventConsumer(
+                component,
+                handler,
+                bus=bus,
+                pool=pools[pool],
+                relay=relays[pool],
+                settings=settings,
+                bootstrap_servers=endpoints.bootstrap_servers,
+            )
+
+        consumers = [
+            consumer(inventory.COMPONENT, inventory.handle, "oss"),
+            consumer(fault.COMPONENT, fault.handle, "oss"),
+            consumer(care.COMPONENT, care.handle, "bss"),
+        ]
+        simulator = None
+        if simulate:
+            simulator = probes.ProbeSimulator(
+                bus.publisher(probes.COMPONENT),
+                probes.resources_of(network),
+                rate=settings.probe_rate if probe_rate is None else probe_rate,
+            )
+        sys_ = System(settings, endpoints, topo, bus, pools, relays, consumers, simulator, tasks)
+        for name, relay in relays.items():
+            tasks.append(asyncio.create_task(supervise(f"{name}-outbox-relay", relay.run)))
+        for c in consumers:
+            tasks.append(asyncio.create_task(supervise(c.component, c.run)))
+        tasks.append(
+            asyncio.create_task(supervise("held-clear-purge", lambda: _purge_held_clears(pools["oss"])))
+        )
+        await sys_.ready()
+        if simulator is not None:
+            await simulator.resynchronize()
+            if simulator.rate > 0:
+                tasks.append(asyncio.create_task(supervise(probes.COMPONENT, simulator.run)))
+        yield sys_
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for pool in pools.values():
+            await pool.close()
+        await bus.stop()
+
+
+async def _purge_held_clears(pool: asyncpg.Pool, every: float = 60.0, older_than: float = 600.0) -> None:
+    while True:
+        async with pool.acquire() as conn:
+            purged = await fault_store.purge_held_clears(conn, older_than)
+        if purged:
+            log.info("held clears purged", count=purged)
+        await asyncio.sleep(every)
+
+
+async def run_until_stopped(
+    sys_: System, stop: asyncio.Event, emit: Callable[[str], None], duration: float | None = None
+) -> None:
+    """Print the summary line every few seconds until ``stop`` is set (or ``duration`` ends)."""
+    offsets = OffsetWatch(sys_.endpoints.bootstrap_servers, list(sys_.topology.topics))
+    await offsets.start()
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        await offsets.rate()
+        while not stop.is_set():
+            timeout = sys_.settings.summary_interval
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout)
+            emit((await sys_.summary(offsets)).line())
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+    finally:
+        await offsets.stop()

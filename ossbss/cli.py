@@ -1,0 +1,412 @@
+"""``ossbss``: the one command everything goes through."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from runtime.embedded import InfraError
+from runtime.infra import NoRunningSystem
+from runtime.logs import configure_logging
+from runtime.settings import Settings
+from runtime.topology import TopologyError, TopologyViolation
+
+log = structlog.get_logger("ossbss")
+
+
+class UsageError(RuntimeError):
+    """Bad input from the command line, reported in one line."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# up
+
+
+async def _up(args: argparse.Namespace) -> int:
+    from ossbss.app import run_until_stopped, system
+    from runtime.infra import infrastructure, write_endpoints
+
+    settings = _settings()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with infrastructure(settings) as endpoints:
+        endpoints_file = write_endpoints(settings, endpoints)
+        try:
+            async with system(
+                settings, endpoints, simulate=not args.no_simulator, probe_rate=args.rate
+            ) as running:
+                _out(
+                    f"ossbss is up: Kafka at {endpoints.bootstrap_servers}"
+                    f"{' (embedded, in memory)' if endpoints.embedded_broker else ''}, PostgreSQL "
+                    f"{'embedded in ' + str(settings.state_dir / 'pgdata') if endpoints.embedded_postgres else 'at DATABASE_URL'}"
+                    f"; probes {'off' if running.simulator is None else f'{running.simulator.rate}/s'}."
+                    " Ctrl-C stops."
+                )
+                await run_until_stopped(running, stop, _out, duration=args.duration)
+        finally:
+            endpoints_file.unlink(missing_ok=True)
+    _out("ossbss stopped.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# topology, events
+
+
+def _topology_check(args: argparse.Namespace) -> int:
+    from runtime.topology import Topology
+
+    path = Path(args.file) if args.file else _settings().topology_path
+    topo = Topology.load(path)
+    groups = sum(1 for c in topo.components.values() if c.consumes)
+    _out(
+        f"{path}: OK - {len(topo.topics)} topics, {len(topo.components)} components, {groups} consumer groups"
+    )
+    return 0
+
+
+async def _topology_apply(args: argparse.Namespace) -> int:
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology, apply
+
+    settings = _settings()
+    topo = Topology.load(Path(args.file) if args.file else settings.topology_path)
+    endpoints = existing_endpoints(settings, need_database=False)
+    created, present = await apply(topo, endpoints.bootstrap_servers)
+    for name in created:
+        _out(
+            f"created {name} ({topo.topics[name].partitions} partitions, {topo.topics[name].cleanup_policy})"
+        )
+    _out(f"{len(created)} created, {len(present)} already present")
+    return 0
+
+
+def _events_schema(args: argparse.Namespace) -> int:
+    from events.schema import write_schemas
+
+    written = write_schemas(Path(args.out))
+    _out(f"wrote {len(written)} JSON Schemas to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# tail
+
+
+def _describe(data: dict[str, Any]) -> str:
+    parts = []
+    for key, value in data.items():
+        if key in ("notification_id", "related_entity", "alarm_details", "description"):
+            continue
+        if isinstance(value, list):
+            value = ",".join(map(str, value)) or "-"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+async def _tail(args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from events import DecodeError, decode
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    settings = _settings()
+    topo = Topology.load(settings.topology_path)
+    unknown = [t for t in args.topics if t not in topo.topics]
+    if unknown:
+        raise UsageError(f"not a declared topic: {', '.join(unknown)} (see topology.yaml)")
+    endpoints = existing_endpoints(settings, need_database=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=endpoints.bootstrap_servers, client_id="ossbss-tail", enable_auto_commit=False
+    )
+    await consumer.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    seen = 0
+    try:
+        partitions = [
+            TopicPartition(t, p) for t in args.topics for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        consumer.assign(partitions)
+        if args.from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in batch.values():
+                for r in records:
+                    _out(_tail_line(r, args.json, decode, DecodeError))
+                    seen += 1
+                    if args.max and seen >= args.max:
+                        return 0
+    finally:
+        await consumer.stop()
+    return 0
+
+
+def _tail_line(record: Any, as_json: bool, decode: Any, decode_error: type[Exception]) -> str:
+    headers = {k: v.decode(errors="replace") for k, v in record.headers}
+    if "dlq_reason" in headers:
+        if as_json:
+            return json.dumps(
+                {
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "dead_letter": {k[4:]: v for k, v in headers.items() if k.startswith("dlq_")},
+                }
+            )
+        return (
+            f"{record.topic:<22} dead letter from {headers.get('dlq_topic')}"
+            f"[{headers.get('dlq_partition')}]@{headers.get('dlq_offset')}: {headers['dlq_reason']}"
+        )
+    try:
+        event = decode(record.headers, record.value)
+    except decode_error as exc:
+        if as_json:
+            return json.dumps({"topic": record.topic, "offset": record.offset, "undecodable": str(exc)})
+        return f"{record.topic:<22} (undecodable at offset {record.offset}: {exc})"
+    data = event.data.model_dump(mode="json")
+    if as_json:
+        return json.dumps(
+            {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "id": event.id,
+                "type": event.type,
+                "source": event.source,
+                "time": event.time.isoformat(),
+                "subject": event.subject,
+                "correlationid": event.correlationid,
+                "causationid": event.causationid,
+                "key": event.partitionkey,
+                "data": data,
+            }
+        )
+    return f"{event.time:%H:%M:%S.%f}"[:-3] + f" {record.topic:<22} {event.type:<28} {_describe(data)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# alarm, probe
+
+
+async def _alarm_ack(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from events import new_event
+    from events.oss import AckState, AlarmAcknowledgementRequested
+    from runtime.bus import Bus
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    settings = _settings()
+    endpoints = existing_endpoints(settings, need_database=False)
+    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-cli")
+    await bus.start()
+    try:
+        state = AckState.UNACKNOWLEDGED if args.undo else AckState.ACKNOWLEDGED
+        await bus.publisher("alarm-console").publish(
+            new_event(
+                AlarmAcknowledgementRequested(alarm_id=args.alarm_id, ack_state=state, ack_user_id=args.by),
+                source="/oss/alarm-console",
+                subject=args.alarm_id,
+            )
+        )
+    except KafkaError as exc:
+        raise UsageError(f"could not publish the request: {exc}") from None
+    finally:
+        await bus.stop()
+    _out(
+        f"{'un-acknowledgement' if args.undo else 'acknowledgement'} of {args.alarm_id} by {args.by} requested"
+    )
+    return 0
+
+
+async def _alarm_list(args: argparse.Namespace) -> int:
+    from ossbss.app import domain_databases
+    from runtime import db
+    from runtime.infra import existing_endpoints
+
+    settings = _settings()
+    endpoints = existing_endpoints(settings)
+    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["oss"], max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT a.id, a.perceived_severity, a.state, a.ack_state, a.alarmed_object_id,
+                       a.probable_cause, a.occurrences, a.raised_at, t.id AS ticket
+                FROM alarms a LEFT JOIN trouble_tickets t ON t.alarm_id = a.id
+                WHERE $1 OR a.state <> 'cleared'
+                ORDER BY a.raised_at DESC LIMIT $2
+                """,
+                args.all,
+                args.limit,
+            )
+    finally:
+        await pool.close()
+    if args.json:
+        for r in rows:
+            _out(
+                json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()})
+            )
+        return 0
+    for r in rows:
+        _out(
+            f"{r['id']:<17} {r['perceived_severity']:<9} {r['state']:<8} {r['ack_state']:<15} "
+            f"{r['alarmed_object_id']:<20} {r['probable_cause']:<22} x{r['occurrences']:<4} "
+            f"{r['raised_at']:%Y-%m-%d %H:%M:%S} {r['ticket'] or ''}"
+        )
+    _out(f"{len(rows)} alarm(s)")
+    return 0
+
+
+async def _probe(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from producers import probes
+    from runtime.bus import Bus
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    settings = _settings()
+    resources = {r.id: r for r in probes.resources_of(probes_network(settings))}
+    resource = resources.get(args.resource)
+    if resource is None:
+        raise UsageError(f"unknown resource {args.resource!r}; known: {', '.join(sorted(resources))}")
+    conditions = probes.CONDITIONS[resource.type]
+    condition = conditions[0] if not args.minor else conditions[1]
+    endpoints = existing_endpoints(settings, need_database=False)
+    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-probe")
+    await bus.start()
+    try:
+        make = probes.raise_event if args.action == "raise" else probes.clear_event
+        event = make(resource, condition, datetime.now(UTC), "probe-cli")
+        await bus.publisher(probes.COMPONENT).publish(event)
+    finally:
+        await bus.stop()
+    _out(f"{args.action} {condition.probable_cause.value} on {resource.type.value} {resource.id} published")
+    return 0
+
+
+def probes_network(settings: Settings) -> dict[str, Any]:
+    import yaml
+
+    network: dict[str, Any] = yaml.safe_load(settings.network_file.read_text())
+    return network
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    p = argparse.ArgumentParser(prog="ossbss", description="Event-driven telecom OSS/BSS platform.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole system (embedded broker and PostgreSQL unless configured)")
+    up.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="simulated alarms per second (default: OSSBSS_PROBE_RATE or 0.5)",
+    )
+    up.add_argument("--no-simulator", action="store_true", help="run without the probe simulator")
+    up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+    topo = sub.add_parser("topology", help="check or apply topology.yaml").add_subparsers(
+        dest="action", required=True
+    )
+    for name, text in (("check", "validate against the event catalog"), ("apply", "create missing topics")):
+        t = topo.add_parser(name, help=text)
+        t.add_argument("--file", help="topology file (default: the project's topology.yaml)")
+
+    ev = sub.add_parser("events", help="the event catalog").add_subparsers(dest="action", required=True)
+    schema = ev.add_parser("schema", help="write a JSON Schema per event type")
+    schema.add_argument("--out", default="schemas", help="output directory (default: ./schemas)")
+
+    tail = sub.add_parser("tail", help="print events live, one line each")
+    tail.add_argument("topics", nargs="+", metavar="TOPIC")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest retained event")
+    tail.add_argument("--max", type=int, default=0, help="stop after N events")
+
+    alarm = sub.add_parser("alarm", help="operate on alarms").add_subparsers(dest="action", required=True)
+    ack = alarm.add_parser("ack", help="acknowledge an alarm")
+    ack.add_argument("alarm_id")
+    ack.add_argument("--by", required=True, help="operator name")
+    ack.add_argument("--undo", action="store_true", help="un-acknowledge instead")
+    ls = alarm.add_parser("list", help="list open alarms")
+    ls.add_argument("--all", action="store_true", help="include cleared alarms")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+
+    probe = sub.add_parser("probe", help="report an alarm as a network probe would")
+    probe.add_argument("action", choices=["raise", "clear"])
+    probe.add_argument("resource", help="resource id from the network file, e.g. LINK-LON-MAN")
+    probe.add_argument("--minor", action="store_true", help="the resource's non-service-affecting condition")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ossbss`` command."""
+    args = parser().parse_args(argv)
+    try:
+        settings = _settings()
+        configure_logging(settings.log_level, settings.log_format)
+        if args.command == "up":
+            return asyncio.run(_up(args))
+        if args.command == "topology":
+            return _topology_check(args) if args.action == "check" else asyncio.run(_topology_apply(args))
+        if args.command == "events":
+            return _events_schema(args)
+        if args.command == "tail":
+            return asyncio.run(_tail(args))
+        if args.command == "alarm":
+            return asyncio.run(_alarm_ack(args) if args.action == "ack" else _alarm_list(args))
+        if args.command == "probe":
+            return asyncio.run(_probe(args))
+    except TopologyError as exc:
+        print("ossbss: topology invalid:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        return 1
+    except (UsageError, InfraError, NoRunningSystem, TopologyViolation) as exc:
+        print(f"ossbss: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"ossbss: cannot connect: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
