@@ -35,17 +35,6 @@ class CustomerServiceAssigned(EventPayload):
     product_name: str = Field(description="Commercial name of the product behind the service.")
 
 
-@register
-class CustomerServiceUnassigned(EventPayload):
-    """A customer no longer holds a service."""
-
-    event_type = "CustomerServiceUnassigned"
-    key_field = "service_id"
-
-    service_id: str = Field(min_length=1, description="TMF638 service id.")
-    customer_id: str = Field(min_length=1, description="Customer that held the service.")
-
-
 class NotificationReason(StrEnum):
     """Why a customer was told something."""
 

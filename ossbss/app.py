@@ -18,6 +18,7 @@ import oss_consumers
 from bss_consumers.care import agents as care
 from bss_consumers.crm import seed as crm
 from oss_consumers.fault import agents as fault
+from oss_consumers.fault import console
 from oss_consumers.fault import store as fault_store
 from oss_consumers.inventory import agents as inventory
 from oss_consumers.inventory.seed import load_network, seed_inventory
@@ -230,3 +231,7 @@ async def run_until_stopped(
                 return
     finally:
         await offsets.stop()
+
+
+COMPONENT_MODULES = (probes, console, fault, inventory, crm, care)
+"""Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

@@ -217,8 +217,7 @@ def _tail_line(record: Any, as_json: bool, decode: Any, decode_error: type[Excep
 async def _alarm_ack(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
-    from events import new_event
-    from events.oss import AckState, AlarmAcknowledgementRequested
+    from oss_consumers.fault import console
     from runtime.bus import Bus
     from runtime.infra import existing_endpoints
     from runtime.topology import Topology
@@ -228,21 +227,15 @@ async def _alarm_ack(args: argparse.Namespace) -> int:
     bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-cli")
     await bus.start()
     try:
-        state = AckState.UNACKNOWLEDGED if args.undo else AckState.ACKNOWLEDGED
-        await bus.publisher("alarm-console").publish(
-            new_event(
-                AlarmAcknowledgementRequested(alarm_id=args.alarm_id, ack_state=state, ack_user_id=args.by),
-                source="/oss/alarm-console",
-                subject=args.alarm_id,
-            )
+        await console.request_acknowledgement(
+            bus.publisher(console.COMPONENT), args.alarm_id, args.by, undo=args.undo
         )
     except KafkaError as exc:
         raise UsageError(f"could not publish the request: {exc}") from None
     finally:
         await bus.stop()
-    _out(
-        f"{'un-acknowledgement' if args.undo else 'acknowledgement'} of {args.alarm_id} by {args.by} requested"
-    )
+    what = "un-acknowledgement" if args.undo else "acknowledgement"
+    _out(f"{what} of {args.alarm_id} by {args.by} requested")
     return 0
 
 

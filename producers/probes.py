@@ -19,6 +19,8 @@ from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceTyp
 from runtime.bus import Publisher
 
 COMPONENT = "probe-simulator"
+HANDLES = ()
+PUBLISHES = (ProbeAlarmRaised, ProbeAlarmCleared)
 log = structlog.get_logger(__name__)
 
 

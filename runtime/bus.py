@@ -23,25 +23,32 @@ class Bus:
 
     def __init__(self, bootstrap_servers: str, topology: Topology, client_id: str = "ossbss"):
         self.topology = topology
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            client_id=client_id,
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
             acks="all",
             linger_ms=5,
             max_batch_size=256 * 1024,
-            compression_type=None,
         )
-
-    async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def send_raw(self, records: Sequence[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
         """Send ``(topic, key, value, headers)`` records and wait until the broker has them all."""
+        if self._producer is None:
+            raise RuntimeError("Bus.start() has not been awaited")
+        producer = self._producer
         futures = [
-            await self._producer.send(topic, value=value, key=key, headers=headers)
+            await producer.send(topic, value=value, key=key, headers=headers)
             for topic, key, value, headers in records
         ]
         if futures:

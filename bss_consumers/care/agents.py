@@ -15,6 +15,8 @@ from runtime.consumer import Rejected
 
 COMPONENT = "bss-care"
 SOURCE = "/bss/care"
+HANDLES = (ServiceOutageStarted, ServiceRestored)
+PUBLISHES = (CustomerNotificationSent,)
 
 
 async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:

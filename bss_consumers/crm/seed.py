@@ -18,6 +18,8 @@ from runtime.bus import Outbox
 
 COMPONENT = "bss-crm"
 SOURCE = "/bss/crm"
+HANDLES = ()
+PUBLISHES = (CustomerServiceAssigned,)
 
 
 def load_customers(path: Path) -> list[dict[str, Any]]:

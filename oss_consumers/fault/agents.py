@@ -31,6 +31,16 @@ from runtime.consumer import Rejected
 
 COMPONENT = "oss-fault"
 SOURCE = "/oss/fault"
+HANDLES = (ProbeAlarmRaised, ProbeAlarmCleared, AlarmAcknowledgementRequested)
+PUBLISHES = (
+    AlarmRaised,
+    AlarmCleared,
+    AlarmAcknowledged,
+    TroubleTicketCreated,
+    TroubleTicketResolved,
+    ServiceOutageStarted,
+    ServiceRestored,
+)
 log = structlog.get_logger(__name__)
 
 Out = list[Envelope[EventPayload]]

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import asyncpg
 
 from events import Envelope, EventPayload
-from events.bss import CustomerServiceAssigned, CustomerServiceUnassigned
+from events.bss import CustomerServiceAssigned
 from runtime.consumer import Rejected
 
 COMPONENT = "oss-inventory"
+HANDLES = (CustomerServiceAssigned,)
+PUBLISHES = ()
 
 
 async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
@@ -32,13 +34,6 @@ async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Seq
             data.sla_tier.value,
             data.product_name,
             event.time,
-        )
-        return []
-    if isinstance(data, CustomerServiceUnassigned):
-        await conn.execute(
-            "DELETE FROM customer_services WHERE service_id = $1 AND customer_id = $2",
-            data.service_id,
-            data.customer_id,
         )
         return []
     raise Rejected(f"{COMPONENT} does not handle {event.type}")
