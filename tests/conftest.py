@@ -1,0 +1,45 @@
+"""Session-wide servers for integration and end-to-end tests: the ones named by
+KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL, or an embedded broker and a throw-away PostgreSQL
+started once for the whole run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import pytest_asyncio
+
+from runtime.infra import Endpoints, infrastructure
+from runtime.settings import Settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if f"{os.sep}integration{os.sep}" in path:
+            item.add_marker(pytest.mark.integration)
+        elif f"{os.sep}e2e{os.sep}" in path:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def endpoints() -> AsyncIterator[Endpoints]:
+    async with infrastructure(Settings(), ephemeral=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(consumer_poll_ms=20, rebalance_timeout_ms=2000)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``check`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
