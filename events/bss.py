@@ -52,7 +52,10 @@ class CustomerNotificationSent(EventPayload):
     notification_id: str = Field(description="Id of the notification.")
     customer_id: str = Field(description="Customer notified.")
     reason: NotificationReason = Field(description="What the notification is about.")
-    service_id: str = Field(description="Service concerned.")
+    incident_id: str = Field(
+        description="The network incident (its root alarm): a customer hears once per incident."
+    )
+    service_id: str = Field(description="Service whose outage triggered the notification.")
     outage_id: str = Field(description="Outage concerned.")
     channel: str = Field(description="Preferred contact channel used: email, sms, ...")
     sent_at: AwareDatetime = Field(description="When it was sent.")

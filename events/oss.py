@@ -162,6 +162,7 @@ class ServiceRestored(EventPayload):
 
     outage_id: str = Field(description="The outage that ended.")
     service_id: str = Field(description="TMF638 service id.")
+    alarm_id: str = Field(description="Alarm that started the outage.")
     started_at: AwareDatetime = Field(description="When the outage started.")
     restored_at: AwareDatetime = Field(description="When the service was up again.")
     duration_seconds: float = Field(ge=0, description="Length of the outage.")

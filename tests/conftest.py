@@ -35,11 +35,16 @@ def settings() -> Settings:
     return Settings(consumer_poll_ms=20, rebalance_timeout_ms=2000)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll ``check`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str | Callable[[], str] = "condition"
+) -> None:
+    """Poll ``check`` until it holds; fail after ``timeout`` seconds, saying ``what`` was awaited
+    (a callable is asked only then, so it can describe the state at the time)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await check():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what() if callable(what) else what}"
+            )
         await asyncio.sleep(0.05)

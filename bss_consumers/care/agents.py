@@ -31,17 +31,20 @@ async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Seq
     if not data.customer_ids:
         return []
     now = datetime.now(UTC)
-    # The unique (outage, customer, reason) makes a redelivered or republished outage a no-op.
+    # The unique (incident, customer, reason) makes a redelivered or republished outage, or a
+    # second service of the same customer down in the same incident, a no-op.
     rows = await conn.fetch(
         """
-        INSERT INTO notifications (id, customer_id, outage_id, service_id, reason, channel, sent_at)
+        INSERT INTO notifications
+            (id, customer_id, incident_id, outage_id, service_id, reason, channel, sent_at)
         SELECT 'NTF-' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12), c.id, $2, $3, $4,
-               c.preferred_channel, $5
+               $5, c.preferred_channel, $6
         FROM customers c WHERE c.id = ANY($1::text[])
-        ON CONFLICT (outage_id, customer_id, reason) DO NOTHING
+        ON CONFLICT (incident_id, customer_id, reason) DO NOTHING
         RETURNING id, customer_id, channel
         """,
         list(data.customer_ids),
+        data.alarm_id,
         data.outage_id,
         data.service_id,
         reason.value,
@@ -53,6 +56,7 @@ async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Seq
                 notification_id=r["id"],
                 customer_id=r["customer_id"],
                 reason=reason,
+                incident_id=data.alarm_id,
                 service_id=data.service_id,
                 outage_id=data.outage_id,
                 channel=r["channel"],

@@ -17,14 +17,16 @@ CREATE TABLE customer_services (
 );
 CREATE INDEX customer_services_by_customer ON customer_services (customer_id);
 
--- Care: one notification per customer, outage and reason, whatever is redelivered.
+-- Care: one notification per customer, incident and reason, whatever is redelivered and however
+-- many of the customer's services the incident takes down.
 CREATE TABLE notifications (
     id          text PRIMARY KEY,
     customer_id text NOT NULL REFERENCES customers (id),
+    incident_id text NOT NULL,
     outage_id   text NOT NULL,
     service_id  text NOT NULL,
     reason      text NOT NULL,
     channel     text NOT NULL,
     sent_at     timestamptz NOT NULL,
-    UNIQUE (outage_id, customer_id, reason)
+    UNIQUE (incident_id, customer_id, reason)
 );

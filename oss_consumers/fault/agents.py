@@ -231,6 +231,7 @@ async def on_clear(conn: asyncpg.Connection, cause: Envelope[EventPayload], clea
                 ServiceRestored(
                     outage_id=outage["id"],
                     service_id=outage["service_id"],
+                    alarm_id=outage["alarm_id"],
                     started_at=outage["started_at"],
                     restored_at=outage["restored_at"],
                     duration_seconds=(outage["restored_at"] - outage["started_at"]).total_seconds(),

@@ -210,12 +210,12 @@ async def remove_cause_and_restore(
             WHERE o.id = r.outage_id AND o.restored_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM outage_causes c
                               WHERE c.outage_id = o.id AND c.alarm_id <> $1)
-            RETURNING o.id, o.service_id, o.started_at, o.restored_at
+            RETURNING o.id, o.service_id, o.alarm_id, o.started_at, o.restored_at
         )
         SELECT e.*, coalesce(array_agg(cs.customer_id ORDER BY cs.customer_id)
                              FILTER (WHERE cs.customer_id IS NOT NULL), '{}') AS customer_ids
         FROM ended e LEFT JOIN customer_services cs ON cs.service_id = e.service_id
-        GROUP BY e.id, e.service_id, e.started_at, e.restored_at
+        GROUP BY e.id, e.service_id, e.alarm_id, e.started_at, e.restored_at
         ORDER BY e.service_id
         """,
         alarm_id,

@@ -42,26 +42,47 @@ class Rig:
 
     def consumer(self) -> EventConsumer:
         return EventConsumer(
-            self.name, self.handle, bus=self.bus, pool=self.pool, relay=self.relay,
-            settings=self.settings, bootstrap_servers=self.endpoints.bootstrap_servers,
+            self.name,
+            self.handle,
+            bus=self.bus,
+            pool=self.pool,
+            relay=self.relay,
+            settings=self.settings,
+            bootstrap_servers=self.endpoints.bootstrap_servers,
         )
 
-    async def handle(self, conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
+    async def handle(
+        self, conn: asyncpg.Connection, event: Envelope[EventPayload]
+    ) -> Sequence[Envelope[EventPayload]]:
         assert isinstance(event.data, ProbeAlarmRaised)
         failure = self.failures.pop(event.data.notification_id, None)
         if failure is not None:
             raise failure
         if event.data.notification_id.startswith("reject"):
             raise Rejected("resource unknown to inventory")
-        await conn.execute(f"INSERT INTO {self.table} (event_id, notification_id) VALUES ($1, $2)",
-                           event.id, event.data.notification_id)
-        return [new_event(AlarmRaised(
-            alarm_id=f"ALM-{event.data.notification_id}", reduction_key=event.data.reduction_key,
-            alarmed_object_id=event.data.alarmed_object_id, alarmed_object_type=event.data.alarmed_object_type,
-            alarm_type=event.data.alarm_type, probable_cause=event.data.probable_cause,
-            perceived_severity=event.data.perceived_severity, alarm_raised_time=event.data.event_time,
-            service_affecting=event.data.service_affecting, source_system_id=event.data.source_system_id,
-        ), source="/test", cause=event)]
+        await conn.execute(
+            f"INSERT INTO {self.table} (event_id, notification_id) VALUES ($1, $2)",
+            event.id,
+            event.data.notification_id,
+        )
+        return [
+            new_event(
+                AlarmRaised(
+                    alarm_id=f"ALM-{event.data.notification_id}",
+                    reduction_key=event.data.reduction_key,
+                    alarmed_object_id=event.data.alarmed_object_id,
+                    alarmed_object_type=event.data.alarmed_object_type,
+                    alarm_type=event.data.alarm_type,
+                    probable_cause=event.data.probable_cause,
+                    perceived_severity=event.data.perceived_severity,
+                    alarm_raised_time=event.data.event_time,
+                    service_affecting=event.data.service_affecting,
+                    source_system_id=event.data.source_system_id,
+                ),
+                source="/test",
+                cause=event,
+            )
+        ]
 
     @property
     def table(self) -> str:
@@ -69,7 +90,12 @@ class Rig:
 
     async def applied(self) -> list[str]:
         async with self.pool.acquire() as conn:
-            return [r["notification_id"] for r in await conn.fetch(f"SELECT notification_id FROM {self.table} ORDER BY notification_id")]
+            return [
+                r["notification_id"]
+                for r in await conn.fetch(
+                    f"SELECT notification_id FROM {self.table} ORDER BY notification_id"
+                )
+            ]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -77,17 +103,34 @@ async def rig(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Rig]:
     n = uuid.uuid4().hex[:8]
     topics = {"in": f"it.in.{n}", "out": f"it.out.{n}", "dlq": f"it.dlq.{n}"}
     name = f"it-consumer-{n}"
-    topology = Topology.from_dict({
-        "domains": {"network": "n", "oss": "o"},
-        "topics": {
-            topics["in"]: {"owner": "network", "partitions": 2, "key": "reduction_key", "event_types": ["ProbeAlarmRaised"]},
-            topics["out"]: {"owner": "oss", "partitions": 1, "key": "reduction_key", "event_types": ["AlarmRaised"]},
-            topics["dlq"]: {"owner": "oss", "partitions": 1, "key": "original", "event_types": ["*"]},
-        },
-        "components": {
-            name: {"domain": "oss", "consumes": [topics["in"]], "produces": [topics["out"]], "dead_letter": topics["dlq"]},
-        },
-    })
+    topology = Topology.from_dict(
+        {
+            "domains": {"network": "n", "oss": "o"},
+            "topics": {
+                topics["in"]: {
+                    "owner": "network",
+                    "partitions": 2,
+                    "key": "reduction_key",
+                    "event_types": ["ProbeAlarmRaised"],
+                },
+                topics["out"]: {
+                    "owner": "oss",
+                    "partitions": 1,
+                    "key": "reduction_key",
+                    "event_types": ["AlarmRaised"],
+                },
+                topics["dlq"]: {"owner": "oss", "partitions": 1, "key": "original", "event_types": ["*"]},
+            },
+            "components": {
+                name: {
+                    "domain": "oss",
+                    "consumes": [topics["in"]],
+                    "produces": [topics["out"]],
+                    "dead_letter": topics["dlq"],
+                },
+            },
+        }
+    )
     await apply(topology, endpoints.bootstrap_servers)
     database = domain_databases(settings)["oss"]
     await db.bootstrap(endpoints.database_url, database)
@@ -108,7 +151,11 @@ async def rig(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Rig]:
         await pool.close()
 
 
-async def publish(endpoints: Endpoints, topic: str, records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]) -> None:
+async def publish(
+    endpoints: Endpoints,
+    topic: str,
+    records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -129,8 +176,10 @@ async def read_all(endpoints: Endpoints, topic: str) -> list[tuple[dict[str, byt
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)
         out = []
+
         async def behind() -> bool:
             return any([await consumer.position(tp) < end[tp] for tp in parts])
+
         while await behind():
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 out += [(dict(r.headers), r.value, r.offset) for r in records]
@@ -144,7 +193,9 @@ def encoded(notification_id: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]
 
 
 async def committed(rig: Rig) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=rig.endpoints.bootstrap_servers, group_id=rig.name, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=rig.endpoints.bootstrap_servers, group_id=rig.name, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         return await consumer.committed(TopicPartition(rig.topics["in"], 0)) or 0
@@ -152,27 +203,31 @@ async def committed(rig: Rig) -> int:
         await consumer.stop()
 
 
-async def test_bad_records_are_dead_lettered_and_the_rest_applied_once(rig: Rig, endpoints: Endpoints) -> None:
+async def test_bad_records_are_dead_lettered_and_the_rest_applied_once(
+    rig: Rig, endpoints: Endpoints
+) -> None:
     e1 = encoded("n1")
     key, value, headers = encoded("n3")
     unknown = [(n, b"AlarmExploded" if n == "ce_type" else v) for n, v in headers]
     invalid_value = value.replace(b'"critical"', b'"apocalyptic"')
     records = [
-        e1,                                   # 0 applied
+        e1,  # 0 applied
         (b"k", b"\x00\xffnot an event", []),  # 1 no CloudEvents headers
-        (key, value, unknown),                # 2 unknown type
-        (key, invalid_value, headers),        # 3 invalid payload
-        encoded("n2"),                        # 4 applied
-        e1,                                   # 5 the same event again: not applied twice
-        encoded("reject-1"),                  # 6 the handler rejects it
-        encoded("n4"),                        # 7 still processed after all that
+        (key, value, unknown),  # 2 unknown type
+        (key, invalid_value, headers),  # 3 invalid payload
+        encoded("n2"),  # 4 applied
+        e1,  # 5 the same event again: not applied twice
+        encoded("reject-1"),  # 6 the handler rejects it
+        encoded("n4"),  # 7 still processed after all that
     ]
     await publish(endpoints, rig.topics["in"], records)
     consumer = rig.consumer()
     task = asyncio.create_task(consumer.run())
     try:
+
         async def done() -> bool:
             return await committed(rig) == len(records)
+
         try:
             await eventually(done, what="all offsets committed")
         except AssertionError:
@@ -187,7 +242,7 @@ async def test_bad_records_are_dead_lettered_and_the_rest_applied_once(rig: Rig,
         assert "unknown event type 'AlarmExploded'" in reasons[2]
         assert "perceived_severity" in reasons[3]
         assert reasons[6] == "rejected: resource unknown to inventory"
-        for h, value, _ in dead:
+        for h, _value, _ in dead:
             assert h["dlq_topic"].decode() == rig.topics["in"]
             assert h["dlq_partition"] == b"0"
             assert h["dlq_consumer_group"].decode() == rig.name
@@ -195,6 +250,7 @@ async def test_bad_records_are_dead_lettered_and_the_rest_applied_once(rig: Rig,
 
         async def relayed() -> bool:
             return len(await read_all(endpoints, rig.topics["out"])) == 3
+
         await eventually(relayed, what="outbox relayed three events")
         out = await read_all(endpoints, rig.topics["out"])
         decoded = [decode(list(h.items()), v) for h, v, _ in out]
@@ -214,8 +270,10 @@ async def test_offsets_are_committed_only_after_the_transaction(rig: Rig, endpoi
     first = rig.consumer()
     task = asyncio.create_task(first.run())
     try:
+
         async def n1_committed() -> bool:
             return await committed(rig) == 1
+
         await eventually(n1_committed, what="n1 committed")
         await publish(endpoints, rig.topics["in"], [encoded("n2"), encoded("n3")])
         await asyncio.wait_for(asyncio.shield(task), timeout=20)
@@ -230,8 +288,10 @@ async def test_offsets_are_committed_only_after_the_transaction(rig: Rig, endpoi
     second = rig.consumer()
     task = asyncio.create_task(second.run())
     try:
+
         async def all_committed() -> bool:
             return await committed(rig) == 3
+
         await eventually(all_committed, what="n2 and n3 committed after restart")
         assert await rig.applied() == ["n1", "n2", "n3"]
     finally:

@@ -65,7 +65,10 @@ def test_unknown_type_is_rejected_with_a_typed_error() -> None:
     ("mutate", "reason"),
     [
         (lambda v: b"{not json", "invalid ProbeAlarmRaised payload"),
-        (lambda v: json.dumps({**json.loads(v), "perceived_severity": "apocalyptic"}).encode(), "perceived_severity"),
+        (
+            lambda v: json.dumps({**json.loads(v), "perceived_severity": "apocalyptic"}).encode(),
+            "perceived_severity",
+        ),
         (lambda v: json.dumps({**json.loads(v), "perceived_severity": "cleared"}).encode(), "cleared"),
         (lambda v: json.dumps({**json.loads(v), "surprise": 1}).encode(), "surprise"),
         (lambda v: json.dumps({**json.loads(v), "event_time": "2026-11-27T10:00:00"}).encode(), "event_time"),
@@ -118,7 +121,10 @@ def test_schema_export_writes_one_document_per_type(tmp_path) -> None:  # type: 
     written = write_schemas(tmp_path)
     assert len(written) == len(REGISTRY)
     schema = json.loads((tmp_path / "TroubleTicketCreated.v1.json").read_text())
-    assert schema["properties"]["type"] == {"const": "TroubleTicketCreated", "description": "CloudEvents type."}
+    assert schema["properties"]["type"] == {
+        "const": "TroubleTicketCreated",
+        "description": "CloudEvents type.",
+    }
     data = schema["properties"]["data"]
     assert data["properties"]["status"]["$ref"].endswith("TroubleTicketStatus")
     assert "inProgress" in schema["$defs"]["TroubleTicketStatus"]["enum"]

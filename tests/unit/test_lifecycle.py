@@ -21,7 +21,11 @@ from tests.unit.test_codec import T0, raised
 def cleared(at=T0):  # type: ignore[no-untyped-def]
     r = raised()
     return ProbeAlarmCleared.model_validate(
-        {k: v for k, v in r.model_dump().items() if k not in ("perceived_severity", "service_affecting", "alarm_details")}
+        {
+            k: v
+            for k, v in r.model_dump().items()
+            if k not in ("perceived_severity", "service_affecting", "alarm_details")
+        }
         | {"event_time": at}
     )
 

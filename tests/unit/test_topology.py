@@ -55,7 +55,9 @@ def test_every_problem_is_reported_at_once(raw: dict[str, Any]) -> None:
     assert len(info.value.problems) == 2
 
 
-def test_check_command_fails_with_a_clear_message(tmp_path: Path, raw: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_command_fails_with_a_clear_message(
+    tmp_path: Path, raw: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     from ossbss.cli import main
 
     raw["components"]["bss-care"]["produces"].append("oss.alarms")
@@ -87,10 +89,16 @@ def test_publisher_refuses_what_the_component_may_not_publish() -> None:
     event = new_event(
         AlarmRaised.model_validate(
             {
-                "alarm_id": "A", "reduction_key": "k", "alarmed_object_id": "L", "alarmed_object_type": "link",
-                "alarm_type": "communicationsAlarm", "probable_cause": "lossOfSignal",
-                "perceived_severity": "major", "alarm_raised_time": "2026-11-27T10:00:00Z",
-                "service_affecting": True, "source_system_id": "p",
+                "alarm_id": "A",
+                "reduction_key": "k",
+                "alarmed_object_id": "L",
+                "alarmed_object_type": "link",
+                "alarm_type": "communicationsAlarm",
+                "probable_cause": "lossOfSignal",
+                "perceived_severity": "major",
+                "alarm_raised_time": "2026-11-27T10:00:00Z",
+                "service_affecting": True,
+                "source_system_id": "p",
             }
         ),
         source="/t",

@@ -1,0 +1,253 @@
+"""The first closed loop through the running system, driven by the ``ossbss`` command:
+a link alarm raised opens a ticket, starts an outage per service on the link and notifies each
+affected customer once; the clear resolves the ticket and restores the services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest_asyncio
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from events import Envelope, EventPayload, decode, encode
+from events.x733 import ResourceType
+from producers.probes import CONDITIONS, Resource, clear_event, raise_event
+from runtime.infra import Endpoints
+from runtime.settings import PROJECT_ROOT
+from tests.conftest import eventually
+
+OSSBSS = str(Path(sys.executable).parent / "ossbss")
+LINK = "LINK-LON-MAN"
+WATCHED = ["oss.alarms", "oss.trouble-tickets", "oss.service-health", "bss.notifications", "dlq.oss-fault"]
+
+
+@dataclass
+class Running:
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    endpoints: Endpoints
+    events: list[tuple[str, Envelope[EventPayload] | dict[str, bytes]]] = field(default_factory=list)
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([OSSBSS, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"ossbss {' '.join(args)} failed: {done.stderr}"
+        return done.stdout
+
+    watcher: asyncio.Task[None] | None = None
+
+    def of(self, event_type: str) -> list[Any]:
+        if self.watcher is not None and self.watcher.done():
+            self.watcher.result()  # surface the watcher's failure
+        return [e.data for _, e in self.events if isinstance(e, Envelope) and e.type == event_type]
+
+    def summary(self) -> str:
+        """Count of each event type seen, for failure messages."""
+        from collections import Counter
+
+        return str(Counter(getattr(e, "type", topic) for topic, e in self.events))
+
+    def dead_letters(self) -> list[dict[str, bytes]]:
+        return [e for t, e in self.events if t == "dlq.oss-fault" and isinstance(e, dict)]
+
+
+def expected_impact() -> tuple[set[str], set[str]]:
+    """Services placed on LINK and the customers holding them, from the demo files."""
+    network = yaml.safe_load((PROJECT_ROOT / "demo" / "network.yaml").read_text())
+    customers = yaml.safe_load((PROJECT_ROOT / "demo" / "customers.yaml").read_text())["customers"]
+    services = {s["id"] for s in network["services"] if LINK in s["path"]}
+    holders = {c["id"] for c in customers for s in c["services"] if s["service_id"] in services}
+    return services, holders
+
+
+async def _watch(running: Running, stop: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=running.endpoints.bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        parts = [TopicPartition(t, p) for t in WATCHED for p in consumer.partitions_for_topic(t) or ()]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        while not stop.is_set():
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for r in records:
+                    if r.topic.startswith("dlq."):
+                        running.events.append((r.topic, dict(r.headers)))
+                    else:
+                        running.events.append((r.topic, decode(r.headers, r.value)))
+    finally:
+        await consumer.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running]:
+    # A database of its own, so the loop starts from the demo's first load.
+    name = f"e2e_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    database_url = endpoints.database_url.rsplit("/", 1)[0] + f"/{name}"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.bootstrap_servers,
+        "DATABASE_URL": database_url,
+        "OSSBSS_STATE_DIR": str(tmp_path / "state"),
+        "OSSBSS_SUMMARY_INTERVAL": "1",
+        "OSSBSS_LOG_FORMAT": "json",
+        "OSSBSS_REBALANCE_TIMEOUT_MS": "2000",
+    }
+    process = subprocess.Popen(
+        [OSSBSS, "up", "--no-simulator"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=open(tmp_path / "up.log", "w"),
+        text=True,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), timeout=90)
+    assert line.startswith("ossbss is up"), line + (tmp_path / "up.log").read_text()[-3000:]
+    run = Running(env, process, Endpoints(endpoints.bootstrap_servers, database_url, False, False))
+    stop = asyncio.Event()
+    watcher = run.watcher = asyncio.create_task(_watch(run, stop))
+    try:
+        yield run
+    finally:
+        stop.set()
+        await watcher
+        process.send_signal(2)
+        rest, _ = await asyncio.to_thread(process.communicate, timeout=30)
+        assert process.returncode == 0, (tmp_path / "up.log").read_text()[-3000:]
+        assert rest.rstrip().endswith("ossbss stopped.")
+
+
+async def test_link_failure_reaches_every_affected_customer_once(running: Running) -> None:
+    services, customers = expected_impact()
+    assert services and customers
+
+    running.cli("probe", "raise", LINK)
+    running.cli("probe", "raise", LINK)  # the probe repeats itself: still one alarm
+
+    async def impact_known() -> bool:
+        return len(running.of("ServiceOutageStarted")) == len(services) and len(
+            running.of("CustomerNotificationSent")
+        ) == len(customers)
+
+    await eventually(
+        impact_known, timeout=30, what=lambda: f"outages and notifications; seen {running.summary()}"
+    )
+    [alarm] = running.of("AlarmRaised")
+    assert alarm.alarmed_object_id == LINK
+    [ticket] = running.of("TroubleTicketCreated")
+    assert ticket.status.value == "acknowledged"
+    assert {e.id for e in ticket.related_entity if e.referred_type == "Service"} == services
+    outages = running.of("ServiceOutageStarted")
+    assert {o.service_id for o in outages} == services
+    assert {c for o in outages for c in o.customer_ids} == customers
+    notified = [n.customer_id for n in running.of("CustomerNotificationSent")]
+    assert sorted(notified) == sorted(customers)  # each exactly once
+
+    listing = [json.loads(line) for line in running.cli("alarm", "list", "--json").splitlines()]
+    [listed] = [a for a in listing if a["alarmed_object_id"] == LINK]
+    assert listed["occurrences"] == 2 and listed["ticket"] == ticket.ticket_id
+
+    running.cli("alarm", "ack", alarm.alarm_id, "--by", "alice")
+
+    async def acknowledged() -> bool:
+        return any(a.ack_user_id == "alice" for a in running.of("AlarmAcknowledged"))
+
+    await eventually(acknowledged, what="acknowledgement")
+
+    # Redelivery of an outage (same event, and a republished copy) notifies nobody again.
+    producer = AIOKafkaProducer(bootstrap_servers=running.endpoints.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        [(_, first)] = [
+            (t, e) for t, e in running.events if isinstance(e, Envelope) and e.type == "ServiceOutageStarted"
+        ][:1]
+        key, value, headers = encode(first)
+        await producer.send_and_wait("oss.service-health", value=value, key=key, headers=headers)
+        copy = [(n, b"republished-" + v if n == "ce_id" else v) for n, v in headers]
+        await producer.send_and_wait("oss.service-health", value=value, key=key, headers=copy)
+    finally:
+        await producer.stop()
+
+    running.cli("probe", "clear", LINK)
+
+    async def restored() -> bool:
+        return len(running.of("ServiceRestored")) == len(services) and bool(
+            running.of("TroubleTicketResolved")
+        )
+
+    await eventually(restored, timeout=30, what="restoration")
+    [cleared] = running.of("AlarmCleared")
+    assert cleared.alarm_id == alarm.alarm_id
+    [resolved] = running.of("TroubleTicketResolved")
+    assert resolved.ticket_id == ticket.ticket_id and resolved.status.value == "resolved"
+    await eventually(
+        lambda: _count(running, "CustomerNotificationSent", 2 * len(customers)), what="restoration notices"
+    )
+    await asyncio.sleep(1.0)  # room for a wrong extra notification to show up
+    reasons = [(n.customer_id, n.reason.value) for n in running.of("CustomerNotificationSent")]
+    assert sorted(reasons) == sorted(
+        [(c, r) for c in customers for r in ("serviceOutage", "serviceRestored")]
+    )
+    assert running.cli("alarm", "list").strip() == "0 alarm(s)"
+
+
+async def _count(running: Running, event_type: str, n: int) -> bool:
+    return len(running.of(event_type)) >= n
+
+
+async def test_invalid_event_is_dead_lettered_and_processing_goes_on(running: Running) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=running.endpoints.bootstrap_servers, acks="all")
+    await producer.start()
+    node = Resource("NODE-BHM-CR1", ResourceType.NODE)
+    condition = CONDITIONS[ResourceType.NODE][1]  # not service-affecting
+    try:
+        key, value, headers = encode(raise_event(node, condition, datetime.now(UTC), "probe-e2e"))
+        broken = value.replace(b'"warning"', b'"catastrophic"')
+        await producer.send_and_wait("network.alarms", value=broken, key=key, headers=headers, partition=0)
+        await producer.send_and_wait("network.alarms", value=b"<alarm/>", key=key, headers=[], partition=0)
+        # A clear that overtakes its raise: held, then applied when the raise arrives.
+        t0 = datetime.now(UTC)
+        for event in (
+            clear_event(node, condition, t0 + timedelta(seconds=1), "probe-e2e"),
+            raise_event(node, condition, t0, "probe-e2e"),
+        ):
+            k, v, h = encode(event)
+            await producer.send_and_wait("network.alarms", value=v, key=k, headers=h, partition=0)
+    finally:
+        await producer.stop()
+
+    async def handled() -> bool:
+        return len(running.dead_letters()) >= 2 and any(
+            c.alarmed_object_id == node.id for c in running.of("AlarmCleared")
+        )
+
+    await eventually(handled, timeout=30, what="dead letters and the held clear applied")
+    reasons = sorted(h["dlq_reason"].decode() for h in running.dead_letters())
+    assert any("perceived_severity" in r for r in reasons)
+    assert any("ce_type" in r for r in reasons)
+    assert all(h["dlq_topic"] == b"network.alarms" for h in running.dead_letters())
+    assert not [t for t in running.of("TroubleTicketCreated") if node.id in t.name]
+
+
+async def test_tail_prints_one_line_per_event(running: Running) -> None:
+    running.cli("probe", "raise", "LINK-LDS-BHM", "--minor")
+    out = running.cli("tail", "oss.alarms", "--from-beginning", "--max", "1")
+    assert "AlarmRaised" in out and "reduction_key=" in out
+    line = running.cli("tail", "oss.alarms", "--from-beginning", "--max", "1", "--json")
+    assert json.loads(line)["type"] == "AlarmRaised"
