@@ -18,6 +18,7 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/lint-imports
 	$(BIN)/ossbss topology check
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed

@@ -43,7 +43,7 @@ def register(model: P) -> P:
     name = model.event_type
     if name in REGISTRY:
         raise ValueError(f"event type {name!r} registered twice")
-    if model.key_field not in model.model_fields:
+    if model.key_field not in model.__pydantic_fields__:
         raise ValueError(f"{name}: key_field {model.key_field!r} is not a field")
     REGISTRY[name] = model
     return model

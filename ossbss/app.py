@@ -25,7 +25,7 @@ from oss_consumers.inventory.seed import load_network, seed_inventory
 from producers import probes
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
-from runtime.consumer import EventConsumer, Handler
+from runtime.consumer import EventConsumer, Handler, forget_processed
 from runtime.infra import Endpoints
 from runtime.settings import Settings
 from runtime.supervisor import supervise
@@ -184,9 +184,7 @@ async def system(
             tasks.append(asyncio.create_task(supervise(f"{name}-outbox-relay", relay.run)))
         for c in consumers:
             tasks.append(asyncio.create_task(supervise(c.component, c.run)))
-        tasks.append(
-            asyncio.create_task(supervise("held-clear-purge", lambda: _purge_held_clears(pools["oss"])))
-        )
+        tasks.append(asyncio.create_task(supervise("housekeeping", lambda: _housekeeping(pools, settings))))
         await sys_.ready()
         if simulator is not None:
             await simulator.resynchronize()
@@ -202,12 +200,17 @@ async def system(
         await bus.stop()
 
 
-async def _purge_held_clears(pool: asyncpg.Pool, every: float = 60.0, older_than: float = 600.0) -> None:
+async def _housekeeping(pools: dict[str, asyncpg.Pool], settings: Settings, every: float = 60.0) -> None:
+    """Forget idempotency records past the redelivery window, and clears whose raise never came."""
     while True:
-        async with pool.acquire() as conn:
-            purged = await fault_store.purge_held_clears(conn, older_than)
-        if purged:
-            log.info("held clears purged", count=purged)
+        for name, pool in pools.items():
+            async with pool.acquire() as conn:
+                forgotten = await forget_processed(conn, settings.dedup_retention_hours)
+                purged = await fault_store.purge_held_clears(conn, 600.0) if name == "oss" else 0
+            if forgotten or purged:
+                log.info(
+                    "housekeeping", domain=name, event_ids_forgotten=forgotten, held_clears_purged=purged
+                )
         await asyncio.sleep(every)
 
 

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from runtime.embedded import InfraError
@@ -392,6 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (UsageError, InfraError, NoRunningSystem, TopologyViolation) as exc:
         print(f"ossbss: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(f"ossbss: Kafka: {exc}; is the broker at KAFKA_BOOTSTRAP_SERVERS up?", file=sys.stderr)
+        return 2
+    except asyncpg.PostgresError as exc:
+        print(f"ossbss: PostgreSQL refused: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"ossbss: cannot connect: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from events import Envelope, EventPayload, encode
+from runtime.db import Connection
 from runtime.topology import Topology
 
 log = structlog.get_logger(__name__)
@@ -87,7 +88,7 @@ class Outbox:
     def __init__(self, bus: Bus, component: str):
         self.publisher = bus.publisher(component)
 
-    async def add(self, conn: asyncpg.Connection, events: Sequence[Envelope[EventPayload]]) -> None:
+    async def add(self, conn: Connection, events: Sequence[Envelope[EventPayload]]) -> None:
         """Queue ``events`` in the caller's transaction (``conn`` must be inside one)."""
         if not events:
             return
@@ -138,7 +139,7 @@ class OutboxRelay:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext('outbox-relay-' || current_schema()))")
 
-    async def _drain(self, conn: asyncpg.Connection) -> int:
+    async def _drain(self, conn: Connection) -> int:
         rows = await conn.fetch(
             "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self.batch
         )

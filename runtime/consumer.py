@@ -21,11 +21,12 @@ from aiokafka.structs import OffsetAndMetadata
 
 from events import DecodeError, Envelope, EventPayload, decode
 from runtime.bus import Bus, Outbox, OutboxRelay
+from runtime.db import Connection
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope[EventPayload]], Awaitable[Sequence[Envelope[EventPayload]]]]
+Handler = Callable[[Connection, Envelope[EventPayload]], Awaitable[Sequence[Envelope[EventPayload]]]]
 """Applies one event inside the batch transaction and returns the events to publish."""
 
 
@@ -41,6 +42,15 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+async def forget_processed(conn: Connection, older_than_hours: float) -> int:
+    """Drop idempotency records older than the redelivery window. Returns how many."""
+    result = await conn.execute(
+        "DELETE FROM processed_events WHERE processed_at < now() - make_interval(hours => $1)",
+        older_than_hours,
+    )
+    return int(result.split()[-1])
 
 
 class Rejected(Exception):

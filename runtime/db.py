@@ -7,13 +7,17 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
+
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""A connection, whether opened directly or borrowed from a pool."""
 
 # Tables every domain schema has, owned by the runtime: idempotent-consumer records and the
 # transactional outbox.
@@ -97,7 +101,7 @@ async def bootstrap(admin_dsn: str, db: DomainDatabase) -> None:
         await conn.close()
 
 
-async def _migrate(conn: asyncpg.Connection, db: DomainDatabase) -> None:
+async def _migrate(conn: Connection, db: DomainDatabase) -> None:
     async with conn.transaction():
         await conn.execute(f'SET LOCAL search_path = "{db.schema}"')
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate-{db.schema}")
@@ -116,7 +120,7 @@ async def _migrate(conn: asyncpg.Connection, db: DomainDatabase) -> None:
             log.info("migration applied", schema=db.schema, version=f.name)
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 

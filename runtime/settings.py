@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "demo" / "customers.yaml", description="CRM's first load."
     )
     probe_rate: float = Field(default=0.5, ge=0, description="Simulated alarms per second.")
+    dedup_retention_hours: float = Field(
+        default=168.0, gt=0, description="How long consumed event ids are kept to recognise redeliveries."
+    )
     summary_interval: float = Field(default=5.0, gt=0, description="Seconds between summaries.")
 
     @field_validator("database_url")

@@ -43,7 +43,7 @@ class TopicSpec(BaseModel):
 
     def kafka_config(self) -> dict[str, str]:
         """Topic-level Kafka configuration."""
-        config = {"cleanup.policy": self.cleanup_policy}
+        config: dict[str, str] = {"cleanup.policy": self.cleanup_policy}
         if self.retention_ms is not None and self.cleanup_policy == "delete":
             config["retention.ms"] = str(self.retention_ms)
         return config
@@ -125,13 +125,13 @@ class Topology:
             if comp.domain not in self.domains:
                 problems.append(f"component {name}: domain {comp.domain!r} is not declared")
             for topic_name in comp.produces:
-                topic = self.topics.get(topic_name)
-                if topic is None:
+                produced = self.topics.get(topic_name)
+                if produced is None:
                     problems.append(f"component {name}: produces to undeclared topic {topic_name}")
-                elif topic.owner != comp.domain:
+                elif produced.owner != comp.domain:
                     problems.append(
                         f"component {name}: domain {comp.domain} produces to {topic_name}, "
-                        f"owned by {topic.owner}"
+                        f"owned by {produced.owner}"
                     )
             for topic_name in comp.consumes:
                 if topic_name not in self.topics:
@@ -139,7 +139,7 @@ class Topology:
             if comp.consumes and comp.dead_letter is None:
                 problems.append(f"component {name}: consumes but declares no dead_letter topic")
             if comp.dead_letter is not None:
-                dlq = self.topics.get(comp.dead_letter)
+                dlq: TopicSpec | None = self.topics.get(comp.dead_letter)
                 if dlq is None:
                     problems.append(f"component {name}: undeclared dead_letter {comp.dead_letter}")
                 elif dlq.owner != comp.domain:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
-
 from events import Envelope, EventPayload, new_event
 from events.bss import CustomerNotificationSent, NotificationReason
 from events.oss import ServiceOutageStarted, ServiceRestored
 from runtime.consumer import Rejected
+from runtime.db import Connection
 
 COMPONENT = "bss-care"
 SOURCE = "/bss/care"
@@ -19,7 +18,7 @@ HANDLES = (ServiceOutageStarted, ServiceRestored)
 PUBLISHES = (CustomerNotificationSent,)
 
 
-async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
+async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
     """Notify the customers of an outage or a restoration; return the notifications sent."""
     data = event.data
     if isinstance(data, ServiceOutageStarted):
@@ -70,6 +69,6 @@ async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Seq
     ]
 
 
-async def notifications_sent(conn: asyncpg.Connection) -> int:
+async def notifications_sent(conn: Connection) -> int:
     """How many notifications care has sent."""
     return int(await conn.fetchval("SELECT count(*) FROM notifications"))

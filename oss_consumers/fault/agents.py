@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
 import structlog
 
 from events import Envelope, EventPayload, new_event
@@ -28,6 +27,7 @@ from events.oss import (
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, RaiseOutcome
 from runtime.consumer import Rejected
+from runtime.db import Connection
 
 COMPONENT = "oss-fault"
 SOURCE = "/oss/fault"
@@ -50,7 +50,7 @@ def _id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
+async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
     """Apply one event in the caller's transaction; return the events to publish."""
     data = event.data
     if isinstance(data, ProbeAlarmRaised):
@@ -62,7 +62,7 @@ async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Seq
     raise Rejected(f"{COMPONENT} does not handle {event.type}")
 
 
-async def on_raise(conn: asyncpg.Connection, cause: Envelope[EventPayload], raised: ProbeAlarmRaised) -> Out:
+async def on_raise(conn: Connection, cause: Envelope[EventPayload], raised: ProbeAlarmRaised) -> Out:
     state = await store.key_state(conn, raised.reduction_key)
     outcome = lifecycle.decide_raise(state, raised)
     if outcome is RaiseOutcome.REPEAT:
@@ -110,7 +110,7 @@ async def on_raise(conn: asyncpg.Connection, cause: Envelope[EventPayload], rais
 
 
 async def _open_ticket_and_outages(
-    conn: asyncpg.Connection, cause: Envelope[EventPayload], alarm_id: str, raised: ProbeAlarmRaised
+    conn: Connection, cause: Envelope[EventPayload], alarm_id: str, raised: ProbeAlarmRaised
 ) -> Out:
     services = await store.services_on(conn, raised.alarmed_object_id)
     ticket_id = _id("TT")
@@ -196,7 +196,7 @@ def _cleared(
     )
 
 
-async def on_clear(conn: asyncpg.Connection, cause: Envelope[EventPayload], clear: ProbeAlarmCleared) -> Out:
+async def on_clear(conn: Connection, cause: Envelope[EventPayload], clear: ProbeAlarmCleared) -> Out:
     state = await store.key_state(conn, clear.reduction_key)
     outcome = lifecycle.decide_clear(state, clear)
     if outcome is ClearOutcome.STALE:
@@ -246,7 +246,7 @@ async def on_clear(conn: asyncpg.Connection, cause: Envelope[EventPayload], clea
 
 
 async def on_ack_request(
-    conn: asyncpg.Connection, cause: Envelope[EventPayload], request: AlarmAcknowledgementRequested
+    conn: Connection, cause: Envelope[EventPayload], request: AlarmAcknowledgementRequested
 ) -> Out:
     row = await store.alarm(conn, request.alarm_id)
     if row is None:

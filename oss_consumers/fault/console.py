@@ -12,7 +12,9 @@ HANDLES = ()
 PUBLISHES = (AlarmAcknowledgementRequested,)
 
 
-async def request_acknowledgement(publisher: Publisher, alarm_id: str, operator: str, *, undo: bool = False) -> None:
+async def request_acknowledgement(
+    publisher: Publisher, alarm_id: str, operator: str, *, undo: bool = False
+) -> None:
     """Ask fault management to acknowledge (or, with ``undo``, un-acknowledge) an alarm."""
     state = AckState.UNACKNOWLEDGED if undo else AckState.ACKNOWLEDGED
     await publisher.publish(

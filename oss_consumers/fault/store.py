@@ -9,9 +9,10 @@ import asyncpg
 
 from events.network import ProbeAlarmRaised
 from oss_consumers.fault.lifecycle import KeyState
+from runtime.db import Connection
 
 
-async def key_state(conn: asyncpg.Connection, reduction_key: str) -> KeyState:
+async def key_state(conn: Connection, reduction_key: str) -> KeyState:
     """Lock and read what is known of a reduction key."""
     row = await conn.fetchrow(
         """
@@ -26,7 +27,7 @@ async def key_state(conn: asyncpg.Connection, reduction_key: str) -> KeyState:
     return KeyState(row["active"], row["last_cleared"], row["held"])
 
 
-async def insert_alarm(conn: asyncpg.Connection, alarm_id: str, raised: ProbeAlarmRaised) -> None:
+async def insert_alarm(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised) -> None:
     await conn.execute(
         """
         INSERT INTO alarms (id, reduction_key, alarmed_object_id, alarmed_object_type, alarm_type,
@@ -48,7 +49,7 @@ async def insert_alarm(conn: asyncpg.Connection, alarm_id: str, raised: ProbeAla
     )
 
 
-async def record_repeat(conn: asyncpg.Connection, alarm_id: str, raised: ProbeAlarmRaised) -> None:
+async def record_repeat(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised) -> None:
     await conn.execute(
         """
         UPDATE alarms SET occurrences = occurrences + 1,
@@ -63,13 +64,13 @@ async def record_repeat(conn: asyncpg.Connection, alarm_id: str, raised: ProbeAl
     )
 
 
-async def clear_alarm(conn: asyncpg.Connection, alarm_id: str, cleared_at: datetime) -> None:
+async def clear_alarm(conn: Connection, alarm_id: str, cleared_at: datetime) -> None:
     await conn.execute(
         "UPDATE alarms SET state = 'cleared', cleared_at = $2 WHERE id = $1", alarm_id, cleared_at
     )
 
 
-async def hold_clear(conn: asyncpg.Connection, reduction_key: str, cleared_at: datetime) -> None:
+async def hold_clear(conn: Connection, reduction_key: str, cleared_at: datetime) -> None:
     await conn.execute(
         """
         INSERT INTO held_clears (reduction_key, cleared_at) VALUES ($1, $2)
@@ -81,11 +82,11 @@ async def hold_clear(conn: asyncpg.Connection, reduction_key: str, cleared_at: d
     )
 
 
-async def drop_held_clear(conn: asyncpg.Connection, reduction_key: str) -> None:
+async def drop_held_clear(conn: Connection, reduction_key: str) -> None:
     await conn.execute("DELETE FROM held_clears WHERE reduction_key = $1", reduction_key)
 
 
-async def purge_held_clears(conn: asyncpg.Connection, older_than_seconds: float) -> int:
+async def purge_held_clears(conn: Connection, older_than_seconds: float) -> int:
     """Forget clears whose raise never came."""
     result = await conn.execute(
         "DELETE FROM held_clears WHERE held_since < now() - make_interval(secs => $1)",
@@ -94,18 +95,18 @@ async def purge_held_clears(conn: asyncpg.Connection, older_than_seconds: float)
     return int(result.split()[-1])
 
 
-async def alarm(conn: asyncpg.Connection, alarm_id: str) -> asyncpg.Record | None:
+async def alarm(conn: Connection, alarm_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM alarms WHERE id = $1 FOR UPDATE", alarm_id)
 
 
-async def set_ack(conn: asyncpg.Connection, alarm_id: str, ack_state: str, user: str) -> None:
+async def set_ack(conn: Connection, alarm_id: str, ack_state: str, user: str) -> None:
     await conn.execute(
         "UPDATE alarms SET ack_state = $2, ack_user_id = $3 WHERE id = $1", alarm_id, ack_state, user
     )
 
 
 async def open_ticket(
-    conn: asyncpg.Connection,
+    conn: Connection,
     ticket_id: str,
     alarm_id: str,
     name: str,
@@ -129,9 +130,9 @@ async def open_ticket(
     )
 
 
-async def resolve_ticket(conn: asyncpg.Connection, alarm_id: str, at: datetime) -> str | None:
+async def resolve_ticket(conn: Connection, alarm_id: str, at: datetime) -> str | None:
     """Resolve the open ticket of an alarm; return its id, or None when it has none."""
-    return await conn.fetchval(
+    ticket_id: str | None = await conn.fetchval(
         """
         UPDATE trouble_tickets SET status = 'resolved', resolved_at = $2
         WHERE alarm_id = $1 AND resolved_at IS NULL RETURNING id
@@ -139,9 +140,10 @@ async def resolve_ticket(conn: asyncpg.Connection, alarm_id: str, at: datetime) 
         alarm_id,
         at,
     )
+    return ticket_id
 
 
-async def services_on(conn: asyncpg.Connection, resource_id: str) -> list[asyncpg.Record]:
+async def services_on(conn: Connection, resource_id: str) -> list[asyncpg.Record]:
     """Services placed on a resource, each with the customers holding it."""
     return await conn.fetch(
         """
@@ -158,15 +160,16 @@ async def services_on(conn: asyncpg.Connection, resource_id: str) -> list[asyncp
     )
 
 
-async def open_outage(conn: asyncpg.Connection, service_id: str) -> str | None:
-    return await conn.fetchval(
+async def open_outage(conn: Connection, service_id: str) -> str | None:
+    outage_id: str | None = await conn.fetchval(
         "SELECT id FROM service_outages WHERE service_id = $1 AND restored_at IS NULL FOR UPDATE",
         service_id,
     )
+    return outage_id
 
 
 async def start_outage(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outage_id: str,
     service_id: str,
     resource_id: str,
@@ -187,7 +190,7 @@ async def start_outage(
     await add_cause(conn, outage_id, alarm_id)
 
 
-async def add_cause(conn: asyncpg.Connection, outage_id: str, alarm_id: str) -> None:
+async def add_cause(conn: Connection, outage_id: str, alarm_id: str) -> None:
     await conn.execute(
         "INSERT INTO outage_causes (outage_id, alarm_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         outage_id,
@@ -196,7 +199,7 @@ async def add_cause(conn: asyncpg.Connection, outage_id: str, alarm_id: str) -> 
 
 
 async def remove_cause_and_restore(
-    conn: asyncpg.Connection, alarm_id: str, restored_at: datetime
+    conn: Connection, alarm_id: str, restored_at: datetime
 ) -> Sequence[asyncpg.Record]:
     """Drop an alarm from the outages it caused; restore those left with no cause. Returns the
     restored outages with the customers holding each service."""
@@ -223,7 +226,7 @@ async def remove_cause_and_restore(
     )
 
 
-async def summary(conn: asyncpg.Connection) -> dict[str, int]:
+async def summary(conn: Connection) -> dict[str, int]:
     """Counts for the operator's summary line."""
     row = await conn.fetchrow(
         """

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import asyncpg
-
 from events import Envelope, EventPayload
 from events.bss import CustomerServiceAssigned
 from runtime.consumer import Rejected
+from runtime.db import Connection
 
 COMPONENT = "oss-inventory"
 HANDLES = (CustomerServiceAssigned,)
 PUBLISHES = ()
 
 
-async def handle(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
+async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
     """Apply one customer-service assignment; publishes nothing."""
     data = event.data
     if isinstance(data, CustomerServiceAssigned):
