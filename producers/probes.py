@@ -84,50 +84,35 @@ def resources_of(network: dict[str, Any]) -> list[Resource]:
     return found
 
 
+def _notification(resource: Resource, condition: Condition, at: datetime, probe: str) -> dict[str, Any]:
+    """The fields a raise and a clear of the same condition share."""
+    return {
+        "notification_id": str(uuid.uuid4()),
+        "reduction_key": reduction_key(condition.alarm_type.value, condition.probable_cause.value, resource.id),
+        "alarmed_object_id": resource.id,
+        "alarmed_object_type": resource.type,
+        "alarm_type": condition.alarm_type,
+        "probable_cause": condition.probable_cause,
+        "specific_problem": condition.specific_problem,
+        "event_time": at,
+        "source_system_id": probe,
+    }
+
+
 def raise_event(resource: Resource, condition: Condition, at: datetime, probe: str) -> Envelope[EventPayload]:
     """A probe's raise notification."""
-    return new_event(
-        ProbeAlarmRaised(
-            notification_id=str(uuid.uuid4()),
-            reduction_key=reduction_key(
-                condition.alarm_type.value, condition.probable_cause.value, resource.id
-            ),
-            alarmed_object_id=resource.id,
-            alarmed_object_type=resource.type,
-            alarm_type=condition.alarm_type,
-            probable_cause=condition.probable_cause,
-            specific_problem=condition.specific_problem,
-            event_time=at,
-            source_system_id=probe,
-            perceived_severity=condition.severity,
-            service_affecting=condition.service_affecting,
-        ),
-        source=f"/network/{probe}",
-        subject=resource.id,
-        time=at,
+    payload = ProbeAlarmRaised(
+        **_notification(resource, condition, at, probe),
+        perceived_severity=condition.severity,
+        service_affecting=condition.service_affecting,
     )
+    return new_event(payload, source=f"/network/{probe}", subject=resource.id, time=at)
 
 
 def clear_event(resource: Resource, condition: Condition, at: datetime, probe: str) -> Envelope[EventPayload]:
     """A probe's clear notification."""
-    return new_event(
-        ProbeAlarmCleared(
-            notification_id=str(uuid.uuid4()),
-            reduction_key=reduction_key(
-                condition.alarm_type.value, condition.probable_cause.value, resource.id
-            ),
-            alarmed_object_id=resource.id,
-            alarmed_object_type=resource.type,
-            alarm_type=condition.alarm_type,
-            probable_cause=condition.probable_cause,
-            specific_problem=condition.specific_problem,
-            event_time=at,
-            source_system_id=probe,
-        ),
-        source=f"/network/{probe}",
-        subject=resource.id,
-        time=at,
-    )
+    payload = ProbeAlarmCleared(**_notification(resource, condition, at, probe))
+    return new_event(payload, source=f"/network/{probe}", subject=resource.id, time=at)
 
 
 @dataclass
