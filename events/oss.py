@@ -51,6 +51,19 @@ class AlarmRaised(_AlarmEvent):
 
 
 @register
+class AlarmChanged(_AlarmEvent):
+    """An active alarm was reported again with another perceived severity (TMF642 state
+    'updated')."""
+
+    event_type = "AlarmChanged"
+
+    perceived_severity: PerceivedSeverity = Field(description="X.733 perceived severity now.")
+    previous_severity: PerceivedSeverity = Field(description="Perceived severity before the change.")
+    alarm_changed_time: AwareDatetime = Field(description="When the probe reported the change.")
+    occurrences: int = Field(ge=1, description="How many times the probe has reported the alarm.")
+
+
+@register
 class AlarmCleared(_AlarmEvent):
     """An active alarm has cleared (TMF642 state 'cleared')."""
 

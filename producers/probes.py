@@ -88,7 +88,9 @@ def _notification(resource: Resource, condition: Condition, at: datetime, probe:
     """The fields a raise and a clear of the same condition share."""
     return {
         "notification_id": str(uuid.uuid4()),
-        "reduction_key": reduction_key(condition.alarm_type.value, condition.probable_cause.value, resource.id),
+        "reduction_key": reduction_key(
+            condition.alarm_type.value, condition.probable_cause.value, resource.id
+        ),
         "alarmed_object_id": resource.id,
         "alarmed_object_type": resource.type,
         "alarm_type": condition.alarm_type,

@@ -15,6 +15,7 @@ from events.oss import (
     AckState,
     AlarmAcknowledged,
     AlarmAcknowledgementRequested,
+    AlarmChanged,
     AlarmCleared,
     AlarmRaised,
     RelatedEntity,
@@ -24,6 +25,7 @@ from events.oss import (
     TroubleTicketResolved,
     TroubleTicketStatus,
 )
+from events.x733 import PerceivedSeverity
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, RaiseOutcome
 from runtime.consumer import Rejected
@@ -34,6 +36,7 @@ SOURCE = "/oss/fault"
 HANDLES = (ProbeAlarmRaised, ProbeAlarmCleared, AlarmAcknowledgementRequested)
 PUBLISHES = (
     AlarmRaised,
+    AlarmChanged,
     AlarmCleared,
     AlarmAcknowledged,
     TroubleTicketCreated,
@@ -67,8 +70,24 @@ async def on_raise(conn: Connection, cause: Envelope[EventPayload], raised: Prob
     outcome = lifecycle.decide_raise(state, raised)
     if outcome is RaiseOutcome.REPEAT:
         assert state.active_alarm_id is not None
-        await store.record_repeat(conn, state.active_alarm_id, raised)
-        return []
+        repeat = await store.record_repeat(conn, state.active_alarm_id, raised)
+        if repeat["previous_severity"] == raised.perceived_severity.value:
+            return []
+        return [
+            new_event(
+                AlarmChanged(
+                    alarm_id=state.active_alarm_id,
+                    reduction_key=raised.reduction_key,
+                    perceived_severity=raised.perceived_severity,
+                    previous_severity=PerceivedSeverity(repeat["previous_severity"]),
+                    alarm_changed_time=raised.event_time,
+                    occurrences=repeat["occurrences"],
+                ),
+                source=SOURCE,
+                subject=state.active_alarm_id,
+                cause=cause,
+            )
+        ]
     if outcome is RaiseOutcome.STALE:
         log.info("stale raise dropped", reduction_key=raised.reduction_key)
         return []

@@ -49,19 +49,23 @@ async def insert_alarm(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised
     )
 
 
-async def record_repeat(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised) -> None:
-    await conn.execute(
+async def record_repeat(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised) -> asyncpg.Record:
+    """Count a repeat of an active alarm; returns its occurrences and its severity before."""
+    row = await conn.fetchrow(
         """
-        UPDATE alarms SET occurrences = occurrences + 1,
-            last_seen_at = greatest(last_seen_at, $2),
+        UPDATE alarms a SET occurrences = a.occurrences + 1,
+            last_seen_at = greatest(a.last_seen_at, $2),
             perceived_severity = $3,
-            state = CASE WHEN perceived_severity <> $3 THEN 'updated' ELSE state END
-        WHERE id = $1
+            state = CASE WHEN a.perceived_severity <> $3 THEN 'updated' ELSE a.state END
+        FROM alarms before WHERE a.id = $1 AND before.id = a.id
+        RETURNING a.occurrences, before.perceived_severity AS previous_severity
         """,
         alarm_id,
         raised.event_time,
         raised.perceived_severity.value,
     )
+    assert row is not None
+    return row
 
 
 async def clear_alarm(conn: Connection, alarm_id: str, cleared_at: datetime) -> None:

@@ -245,6 +245,31 @@ async def test_invalid_event_is_dead_lettered_and_processing_goes_on(running: Ru
     assert not [t for t in running.of("TroubleTicketCreated") if node.id in t.name]
 
 
+async def test_severity_change_of_an_active_alarm_is_published(running: Running) -> None:
+    node = Resource("NODE-MAN-AG1", ResourceType.NODE)
+    warning = CONDITIONS[ResourceType.NODE][1]
+    producer = AIOKafkaProducer(bootstrap_servers=running.endpoints.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        t0 = datetime.now(UTC)
+        for at, severity in ((t0, b'"warning"'), (t0 + timedelta(seconds=1), b'"minor"')):
+            key, value, headers = encode(raise_event(node, warning, at, "probe-e2e"))
+            value = value.replace(b'"warning"', severity)
+            await producer.send_and_wait("network.alarms", value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    async def changed() -> bool:
+        return bool(running.of("AlarmChanged"))
+
+    await eventually(changed, what=lambda: f"AlarmChanged; seen {running.summary()}")
+    [change] = running.of("AlarmChanged")
+    [raised_alarm] = [a for a in running.of("AlarmRaised") if a.alarmed_object_id == node.id]
+    assert change.alarm_id == raised_alarm.alarm_id
+    assert (change.previous_severity.value, change.perceived_severity.value) == ("warning", "minor")
+    assert change.occurrences == 2
+
+
 async def test_tail_prints_one_line_per_event(running: Running) -> None:
     running.cli("probe", "raise", "LINK-LDS-BHM", "--minor")
     out = running.cli("tail", "oss.alarms", "--from-beginning", "--max", "1")

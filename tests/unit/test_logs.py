@@ -16,7 +16,12 @@ def test_json_lines_carry_the_event_context_and_library_logs_share_the_format(
 ) -> None:
     configure_logging("INFO", "json")
     structlog.contextvars.bind_contextvars(
-        event_id="e-1", event_type="AlarmRaised", topic="oss.alarms", partition=2, offset=41, correlation_id="c-1"
+        event_id="e-1",
+        event_type="AlarmRaised",
+        topic="oss.alarms",
+        partition=2,
+        offset=41,
+        correlation_id="c-1",
     )
     try:
         structlog.get_logger("oss_consumers.fault").info("alarm raised", alarm_id="ALM-1")

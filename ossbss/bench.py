@@ -1,0 +1,572 @@
+"""Alarm-handling benchmark: how many probe alarms per second fault management turns into
+trouble tickets, and how long each alarm waits for its ticket, next to what the bare Kafka
+client does on the same machine in the same run.
+
+Two measurements, one process, one broker, one database:
+
+* **baseline**: the probe alarms, already encoded, produced with a plain ``AIOKafkaProducer``
+  to a throw-away topic and read back with a plain ``getmany`` loop (no database), then
+  decoded in memory. This is the ceiling the platform's own plumbing sets.
+* **system**: the same kind of alarms published to ``network.alarms`` while the whole system
+  runs (``ossbss.app.system``). Every alarm is a service-affecting critical loss of signal on a
+  synthetic link, so every new reduction key opens a trouble ticket; one alarm in ten repeats an
+  earlier key (a repeat only counts an occurrence). The run ends when every expected
+  ``TroubleTicketCreated`` has been read back from ``oss.trouble-tickets`` and ``oss-fault`` has
+  committed every alarm's offset. Latency runs from the alarm's ``event_time`` (the moment it
+  was handed to the producer) to the ticket's Kafka timestamp (the moment the outbox relay
+  published it) and, separately, to the ticket's ``ce_time`` (the moment the handler decided it).
+
+``rate=None`` publishes as fast as the producer goes (flood); ``rate=R`` publishes R alarms per
+second in bursts of 10 ms.
+
+Synthetic links are unknown to inventory and carry no service, so no outage and no customer
+notification follows; the path measured is probe alarm -> alarm -> ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from pydantic import AwareDatetime, TypeAdapter
+
+from events import decode, encode
+from events.x733 import ResourceType
+from oss_consumers.fault import agents as fault
+from ossbss.app import System, system
+from producers import probes
+from runtime.consumer import EventConsumer
+from runtime.infra import Endpoints, infrastructure
+from runtime.settings import Settings
+
+ALARMS_TOPIC = "network.alarms"
+TICKETS_TOPIC = "oss.trouble-tickets"
+BASELINE_PARTITIONS = 4
+REPEAT_EVERY = 10
+"""One alarm in ``REPEAT_EVERY`` repeats the reduction key of an earlier one."""
+STALL_SECONDS = 30.0
+"""Give up when nothing moves for this long."""
+PROGRESS_SECONDS = 2.0
+"""Seconds between progress lines."""
+BURST_SECONDS = 0.01
+"""Paced mode publishes one burst every this many seconds."""
+FLOOD_CHUNK = 256
+"""Flood mode stamps this many alarms with one publish moment."""
+PROBE = "probe-bench"
+
+Headers = list[tuple[str, bytes]]
+Emit = Callable[[str], None]
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not complete; the message says what stopped moving, in one line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# workload
+
+
+# Alarms are encoded once, ahead of time, with this placeholder event time; publishing swaps in
+# the publish moment with a byte replace, so that encoding costs nothing during the measurement
+# and event_time is still the moment the alarm was handed to the producer.
+_PLACEHOLDER = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+_PLACEHOLDER_JSON = TypeAdapter(AwareDatetime).dump_json(_PLACEHOLDER)[1:-1]
+_PLACEHOLDER_HEADER = _PLACEHOLDER.isoformat().encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One encoded probe alarm, its event time still the placeholder."""
+
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    event_id: str
+    new: bool
+    """Whether it is the first raise of its reduction key (and so opens a ticket)."""
+
+    def stamped(self, value_time: bytes, header_time: bytes) -> tuple[bytes, Headers]:
+        """Value and headers with the publish moment as event time and ``ce_time``."""
+        value = self.value.replace(_PLACEHOLDER_JSON, value_time, 1)
+        headers = [(n, header_time if n == "ce_time" else v) for n, v in self.headers]
+        return value, headers
+
+
+def _stamps(now: datetime) -> tuple[bytes, bytes]:
+    """``now`` as the payload's JSON time and as the ``ce_time`` header."""
+    return (
+        now.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode(),
+        now.isoformat(timespec="microseconds").encode(),
+    )
+
+
+def workload(count: int, tag: str, seed: int = 7) -> list[Alarm]:
+    """``count`` service-affecting critical link alarms: new synthetic links, except every
+    ``REPEAT_EVERY``-th alarm, which repeats the reduction key of an earlier one."""
+    condition = probes.CONDITIONS[ResourceType.LINK][0]
+    rng = random.Random(seed)
+    links: list[probes.Resource] = []
+    alarms: list[Alarm] = []
+    for i in range(count):
+        repeat = bool(links) and i % REPEAT_EVERY == REPEAT_EVERY - 1
+        if repeat:
+            link = rng.choice(links)
+        else:
+            link = probes.Resource(f"LINK-BENCH-{tag}-{len(links):06d}", ResourceType.LINK)
+            links.append(link)
+        event = probes.raise_event(link, condition, _PLACEHOLDER, PROBE)
+        key, value, headers = encode(event)
+        if value.count(_PLACEHOLDER_JSON) != 1 or ("ce_time", _PLACEHOLDER_HEADER) not in headers:
+            raise BenchError("unexpected encoding of ProbeAlarmRaised: cannot place the publish moment")
+        alarms.append(Alarm(key, value, tuple(headers), event.id, new=not repeat))
+    return alarms
+
+
+def _chunks(alarms: Sequence[Alarm], size: int) -> Iterator[Sequence[Alarm]]:
+    for start in range(0, len(alarms), size):
+        yield alarms[start : start + size]
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def percentile(ordered: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending sequence (NaN when empty)."""
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process, in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Latencies:
+    """Milliseconds from alarm publish to ticket, one entry per ticket."""
+
+    published: list[float] = field(default_factory=list)
+    """To the ticket's Kafka timestamp (the outbox relay published it)."""
+    decided: list[float] = field(default_factory=list)
+    """To the ticket's ``ce_time`` (the handler created it, before its transaction committed)."""
+
+    @staticmethod
+    def summary(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "p50_ms": percentile(ordered, 50),
+            "p95_ms": percentile(ordered, 95),
+            "p99_ms": percentile(ordered, 99),
+            "max_ms": ordered[-1] if ordered else math.nan,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# baseline: the bare client
+
+
+def _producer(endpoints: Endpoints) -> Any:
+    # The same producer settings as the system's Bus.
+    return AIOKafkaProducer(
+        bootstrap_servers=endpoints.bootstrap_servers,
+        client_id="ossbss-bench",
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+
+
+async def _bounded(what: str, work: Awaitable[Any], seconds: float) -> Any:
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise BenchError(f"{what} did not finish within {seconds:.0f}s") from None
+
+
+async def baseline(
+    endpoints: Endpoints, alarms: Sequence[Alarm], settings: Settings, tag: str, emit: Emit
+) -> dict[str, float]:
+    """Produce ``alarms`` to a throw-away topic, read them back and decode them; events/s of
+    each step."""
+    topic = f"bench.baseline.{tag}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.bootstrap_servers, client_id="ossbss-bench")
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name=topic, num_partitions=BASELINE_PARTITIONS, replication_factor=1)]
+        )
+        try:
+            emit(f"baseline: producing {len(alarms):,} alarms to {topic} ...")
+            producer = _producer(endpoints)
+            await producer.start()
+            try:
+                # Metadata of the new topic first, so that the timing is of producing only.
+                await _bounded("baseline topic metadata", producer.partitions_for(topic), STALL_SECONDS)
+                started = time.perf_counter()
+                futures = []
+                for chunk in _chunks(alarms, FLOOD_CHUNK):
+                    value_time, header_time = _stamps(datetime.now(UTC))
+                    for alarm in chunk:
+                        value, headers = alarm.stamped(value_time, header_time)
+                        futures.append(
+                            await producer.send(topic, value=value, key=alarm.key, headers=headers)
+                        )
+                await _bounded(
+                    "baseline produce", asyncio.gather(*futures), STALL_SECONDS + len(alarms) / 1000
+                )
+                produce_seconds = time.perf_counter() - started
+            finally:
+                await producer.stop()
+
+            emit("baseline: reading them back ...")
+            records, consume_seconds = await _read_back(endpoints, topic, len(alarms), settings)
+            started = time.perf_counter()
+            for headers, value in records:
+                decode(headers, value)
+            decode_seconds = time.perf_counter() - started
+        finally:
+            with contextlib.suppress(KafkaError, OSError):
+                await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+    return {
+        "baseline_produce_per_s": len(alarms) / produce_seconds,
+        "baseline_consume_per_s": len(alarms) / consume_seconds,
+        "baseline_decode_per_s": len(alarms) / decode_seconds,
+    }
+
+
+async def _read_back(
+    endpoints: Endpoints, topic: str, count: int, settings: Settings
+) -> tuple[list[tuple[Headers, bytes]], float]:
+    """Every record of ``topic`` with a plain ``getmany`` loop, and the seconds it took."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=endpoints.bootstrap_servers,
+        client_id="ossbss-bench",
+        enable_auto_commit=False,
+        max_poll_records=settings.consumer_max_batch,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not parts:
+            raise BenchError(f"baseline topic {topic} has no partitions")
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        out: list[tuple[Headers, bytes]] = []
+        started = last_progress = time.perf_counter()
+        while len(out) < count:
+            batch = await consumer.getmany(timeout_ms=100, max_records=settings.consumer_max_batch)
+            now = time.perf_counter()
+            if batch:
+                last_progress = now
+            elif now - last_progress > STALL_SECONDS:
+                raise BenchError(
+                    f"baseline consume stalled: {len(out):,} of {count:,} records read, "
+                    f"nothing new for {STALL_SECONDS:.0f}s"
+                )
+            for records in batch.values():
+                out.extend((list(r.headers), r.value) for r in records)
+        return out, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# system: alarms through fault management
+
+
+class TicketWatch:
+    """Reads ``oss.trouble-tickets`` from its current end and matches each
+    ``TroubleTicketCreated`` to the alarm that caused it (through the correlation id)."""
+
+    def __init__(self, bootstrap_servers: str, sent_at: dict[str, float]):
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, client_id="ossbss-bench-tickets", enable_auto_commit=False
+        )
+        self._sent_at = sent_at
+        """Publish moment (epoch seconds) of each new alarm, by event id."""
+        self.latencies = Latencies()
+        self.seen: set[str] = set()
+        self.last_ticket_ms = 0
+
+    async def start(self) -> None:
+        """Connect and position at the end of the topic (call before publishing)."""
+        await self._consumer.start()
+        await self._consumer.topics()
+        parts = [
+            TopicPartition(TICKETS_TOPIC, p)
+            for p in sorted(self._consumer.partitions_for_topic(TICKETS_TOPIC) or ())
+        ]
+        if not parts:
+            raise BenchError(f"topic {TICKETS_TOPIC} has no partitions")
+        self._consumer.assign(parts)
+        end = await self._consumer.end_offsets(parts)
+        for tp in parts:
+            self._consumer.seek(tp, end[tp])
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        """Read tickets until cancelled."""
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    self._take(record)
+
+    def _take(self, record: Any) -> None:
+        headers: dict[str, bytes] = dict(record.headers)
+        if headers.get("ce_type") != b"TroubleTicketCreated":
+            return
+        cause = headers.get("ce_correlationid", b"").decode()
+        sent = self._sent_at.get(cause)
+        if sent is None or cause in self.seen:
+            return  # not one of ours, or a redelivery
+        self.seen.add(cause)
+        self.last_ticket_ms = max(self.last_ticket_ms, record.timestamp)
+        self.latencies.published.append(record.timestamp - sent * 1000.0)
+        created = headers.get("ce_time")
+        if created is not None:
+            decided = datetime.fromisoformat(created.decode()).timestamp()
+            self.latencies.decided.append((decided - sent) * 1000.0)
+
+
+class Publisher:
+    """Publishes the alarms to ``network.alarms``, flooding or at a set rate."""
+
+    def __init__(self, producer: Any, alarms: Sequence[Alarm], rate: float | None):
+        self._producer = producer
+        self._alarms = alarms
+        self._rate = rate
+        self.sent_at: dict[str, float] = {}
+        """Publish moment (epoch seconds) of each new alarm, by event id."""
+        self.published = 0
+        self.ends: dict[TopicPartition, int] = {}
+        """Offset after the last alarm, per partition, once every alarm is acknowledged."""
+        self.started = 0.0
+        self.finished = 0.0
+        """``time.perf_counter()`` at the first send and once the last one is acknowledged."""
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        burst = FLOOD_CHUNK if self._rate is None else max(1, round(self._rate * BURST_SECONDS))
+        interval = 0.0 if self._rate is None else burst / self._rate
+        futures = []
+        self.started = time.perf_counter()
+        origin = loop.time()
+        for i, chunk in enumerate(_chunks(self._alarms, burst)):
+            if interval:
+                delay = origin + i * interval - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            now = datetime.now(UTC)
+            value_time, header_time = _stamps(now)
+            moment = now.timestamp()
+            for alarm in chunk:
+                value, headers = alarm.stamped(value_time, header_time)
+                if alarm.new:
+                    self.sent_at[alarm.event_id] = moment
+                futures.append(
+                    await self._producer.send(ALARMS_TOPIC, value=value, key=alarm.key, headers=headers)
+                )
+                self.published += 1
+        for metadata in await asyncio.gather(*futures):
+            tp = TopicPartition(metadata.topic, metadata.partition)
+            self.ends[tp] = max(self.ends.get(tp, 0), metadata.offset + 1)
+        self.finished = time.perf_counter()
+
+
+async def _committed(admin: Any, ends: dict[TopicPartition, int]) -> bool:
+    offsets = await admin.list_consumer_group_offsets(fault.COMPONENT, partitions=list(ends))
+    return all(tp in offsets and offsets[tp].offset >= end for tp, end in ends.items())
+
+
+def _fault_consumer(running: System) -> EventConsumer:
+    for consumer in running.consumers:
+        if consumer.component == fault.COMPONENT:
+            return consumer
+    raise BenchError(f"the system runs no {fault.COMPONENT} consumer")
+
+
+async def through_fault(
+    running: System, alarms: Sequence[Alarm], rate: float | None, emit: Emit
+) -> dict[str, float]:
+    """Publish ``alarms`` and wait until fault management has opened every ticket and committed
+    every alarm; throughput, latencies and CPU of this process."""
+    endpoints = running.endpoints
+    expected = sum(1 for a in alarms if a.new)
+    handler = _fault_consumer(running)
+    consumed_before = handler.stats.consumed
+    dead_before = handler.stats.dead_lettered
+
+    producer = _producer(endpoints)
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.bootstrap_servers, client_id="ossbss-bench")
+    publisher = Publisher(producer, alarms, rate)
+    watch = TicketWatch(endpoints.bootstrap_servers, publisher.sent_at)
+    await producer.start()
+    await admin.start()
+    await watch.start()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await _bounded("alarm topic metadata", producer.partitions_for(ALARMS_TOPIC), STALL_SECONDS)
+        mode = "flood" if rate is None else f"{rate:,.0f}/s"
+        emit(f"system: publishing {len(alarms):,} alarms to {ALARMS_TOPIC} ({mode}) ...")
+        cpu_before = _cpu_seconds()
+        tasks.append(asyncio.create_task(watch.run()))
+        tasks.append(asyncio.create_task(publisher.run()))
+        publishing = tasks[1]
+
+        last_state: tuple[int, ...] = ()
+        last_move = last_line = time.perf_counter()
+        committed = False
+        next_commit_check = 0.0
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise BenchError(f"benchmark task failed: {task.exception()!r}")
+            handled = handler.stats.consumed - consumed_before
+            if publishing.done() and len(watch.seen) >= expected and now >= next_commit_check:
+                committed = await _committed(admin, publisher.ends)
+                next_commit_check = now + 0.05
+                if committed:
+                    done = time.perf_counter()
+                    break
+            state = (publisher.published, handled, len(watch.seen), int(publishing.done()))
+            if state != last_state:
+                last_state, last_move = state, now
+            elif now - last_move > STALL_SECONDS:
+                dead = handler.stats.dead_lettered - dead_before
+                raise BenchError(
+                    f"the system stopped progressing for {STALL_SECONDS:.0f}s: published "
+                    f"{publisher.published:,}/{len(alarms):,}, handled by {fault.COMPONENT} {handled:,}, "
+                    f"tickets {len(watch.seen):,}/{expected:,}, dead-lettered {dead:,}, "
+                    f"offsets committed: {'yes' if committed else 'no'}"
+                )
+            if now - last_line >= PROGRESS_SECONDS:
+                last_line = now
+                emit(
+                    f"  {now - publisher.started:6.1f}s  published {publisher.published:,}/{len(alarms):,}"
+                    f"  handled {handled:,}  tickets {len(watch.seen):,}/{expected:,}"
+                )
+        cpu = _cpu_seconds() - cpu_before
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await watch.stop()
+        await admin.close()
+        await producer.stop()
+
+    elapsed = done - publisher.started
+    published_seconds = max(publisher.finished - publisher.started, 1e-9)
+    figures: dict[str, float] = {
+        "publish_per_s": len(alarms) / published_seconds,
+        "e2e_seconds": elapsed,
+        "e2e_per_s": len(alarms) / elapsed,
+        "tickets": float(len(watch.seen)),
+        "dead_lettered": float(handler.stats.dead_lettered - dead_before),
+        "process_cpu_percent": 100.0 * cpu / elapsed,
+        "process_cpu_us_per_alarm": 1e6 * cpu / len(alarms),
+    }
+    figures.update({f"latency_{k}": v for k, v in Latencies.summary(watch.latencies.published).items()})
+    figures.update({f"decided_{k}": v for k, v in Latencies.summary(watch.latencies.decided).items()})
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def table(figures: dict[str, float]) -> list[str]:
+    """The side-by-side report of :func:`bench_alarms`' figures."""
+
+    def rate(value: float) -> str:
+        return f"{value:>12,.0f}"
+
+    def ms(value: float) -> str:
+        return f"{'-':>9}" if math.isnan(value) else f"{value:>9,.1f}"
+
+    def row(label: str, per_s: float | None, prefix: str | None = None) -> str:
+        line = f"{label:<26}" + (rate(per_s) if per_s is not None else f"{'-':>12}")
+        if prefix is None:
+            return line + f"{'-':>9}"
+        return line + "".join(ms(figures[f"{prefix}_{p}"]) for p in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
+
+    count, new = int(figures["count"]), int(figures["new_alarms"])
+    mode = "flood" if figures["rate"] == 0 else f"paced at {figures['rate']:,.0f}/s"
+    return [
+        f"alarms: {count:,} ({new:,} new, {count - new:,} repeats), mode {mode}",
+        f"{'':<26}{'events/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}",
+        row("baseline produce", figures["baseline_produce_per_s"]),
+        row("baseline consume", figures["baseline_consume_per_s"]),
+        row("baseline decode", figures["baseline_decode_per_s"]),
+        row("alarms published", figures["publish_per_s"]),
+        row("fault handling (e2e)", figures["e2e_per_s"], "latency"),
+        row("  ticket decided", None, "decided"),
+        f"{int(figures['tickets']):,} tickets in {figures['e2e_seconds']:.2f}s, "
+        f"{int(figures['dead_lettered'])} dead-lettered; this process used "
+        f"{figures['process_cpu_percent']:.0f}% of a core ({figures['process_cpu_us_per_alarm']:,.0f} us CPU per alarm)",
+        f"peak RSS {figures['peak_rss_mb']:,.0f} MB",
+    ]
+
+
+async def bench_alarms(
+    count: int, settings: Settings, *, rate: float | None = None, emit: Emit = print
+) -> dict[str, float]:
+    """Benchmark alarm handling with ``count`` alarms: the bare client's baseline, then the
+    alarms through the running system, flooding (``rate=None``) or at ``rate`` alarms per
+    second. Prints a report through ``emit`` and returns its figures.
+
+    Uses the broker and database named by ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``, or
+    embedded throw-away ones. Raises :class:`BenchError` when the system stops progressing for
+    ``STALL_SECONDS``.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if rate is not None and not rate > 0:
+        raise ValueError("rate must be positive (or None to flood)")
+    tag = uuid.uuid4().hex[:6]
+    emit(f"encoding {count:,} alarms ...")
+    alarms = workload(count, tag)
+    figures: dict[str, float] = {
+        "count": float(count),
+        "new_alarms": float(sum(1 for a in alarms if a.new)),
+        "rate": 0.0 if rate is None else float(rate),
+    }
+    async with infrastructure(settings, ephemeral=True) as endpoints:
+        emit("starting the system ...")
+        async with system(settings, endpoints, simulate=False) as running:
+            figures.update(await baseline(endpoints, alarms, settings, tag, emit))
+            figures.update(await through_fault(running, alarms, rate, emit))
+            figures["peak_rss_mb"] = peak_rss_mb()
+    for line in table(figures):
+        emit(line)
+    return figures
