@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck schemas clean
+.PHONY: demo test bench lint typecheck schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -20,6 +20,11 @@ test: $(BIN)/.installed
 	$(BIN)/ossbss topology check
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Throughput and latency against a same-run baseline; not part of `make test`.
+bench: $(BIN)/.installed
+	$(BIN)/ossbss bench alarms --count 20000
+	$(BIN)/ossbss bench alarms --count 10000 --rate 1000
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -315,6 +315,16 @@ def probes_network(settings: Settings) -> dict[str, Any]:
     return network
 
 
+async def _bench(args: argparse.Namespace) -> int:
+    from ossbss.bench import BenchError, bench_alarms
+
+    try:
+        await bench_alarms(args.count, _settings(), rate=args.rate, emit=_out)
+    except BenchError as exc:
+        raise UsageError(f"benchmark stalled: {exc}") from None
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -368,6 +378,13 @@ def parser() -> argparse.ArgumentParser:
     probe.add_argument("action", choices=["raise", "clear"])
     probe.add_argument("resource", help="resource id from the network file, e.g. LINK-LON-MAN")
     probe.add_argument("--minor", action="store_true", help="the resource's non-service-affecting condition")
+    bench = sub.add_parser("bench", help="measure the system against a same-run baseline")
+    bench_what = bench.add_subparsers(dest="action", required=True)
+    alarms = bench_what.add_parser("alarms", help="alarm handling: throughput and alarm-to-ticket latency")
+    alarms.add_argument("--count", type=int, default=20000, help="alarms to publish (default 20000)")
+    alarms.add_argument(
+        "--rate", type=float, default=None, help="alarms per second (default: as fast as possible)"
+    )
     return p
 
 
@@ -389,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_alarm_ack(args) if args.action == "ack" else _alarm_list(args))
         if args.command == "probe":
             return asyncio.run(_probe(args))
+        if args.command == "bench":
+            return asyncio.run(_bench(args))
     except TopologyError as exc:
         print("ossbss: topology invalid:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
         return 1

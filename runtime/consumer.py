@@ -111,6 +111,9 @@ class EventConsumer:
             session_timeout_ms=max(6000, self.settings.rebalance_timeout_ms * 2),
             heartbeat_interval_ms=1000,
             max_poll_records=self.settings.consumer_max_batch,
+            # The broker holds a fetch until data arrives or this passes: the default 500 ms
+            # would dominate end-to-end latency at moderate rates.
+            fetch_max_wait_ms=self.settings.consumer_poll_ms,
         )
         await consumer.start()
         log.info("consumer started", component=self.component, topics=self.topics)
