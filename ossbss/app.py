@@ -25,7 +25,7 @@ from oss_consumers.inventory.seed import load_network, seed_inventory
 from producers import probes
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
-from runtime.consumer import EventConsumer, Handler, forget_processed
+from runtime.consumer import BatchHandler, EventConsumer, forget_processed, per_event
 from runtime.infra import Endpoints
 from runtime.settings import Settings
 from runtime.supervisor import supervise
@@ -156,7 +156,7 @@ async def system(
         republished = await crm.republish_assignments(pools["bss"], Outbox(bus, crm.COMPONENT))
         log.info("customer-service assignments republished", count=republished)
 
-        def consumer(component: str, handler: Handler, pool: str) -> EventConsumer:
+        def consumer(component: str, handler: BatchHandler, pool: str) -> EventConsumer:
             return EventConsumer(
                 component,
                 handler,
@@ -168,9 +168,9 @@ async def system(
             )
 
         consumers = [
-            consumer(inventory.COMPONENT, inventory.handle, "oss"),
-            consumer(fault.COMPONENT, fault.handle, "oss"),
-            consumer(care.COMPONENT, care.handle, "bss"),
+            consumer(inventory.COMPONENT, per_event(inventory.handle), "oss"),
+            consumer(fault.COMPONENT, fault.handle_batch, "oss"),
+            consumer(care.COMPONENT, per_event(care.handle), "bss"),
         ]
         simulator = None
         if simulate:

@@ -4,6 +4,7 @@ and its relay."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 
 import asyncpg
@@ -70,11 +71,15 @@ class Publisher:
     def __init__(self, bus: Bus, component: str):
         self.bus = bus
         self.component = component
+        self._routes: dict[str, str] = {}
 
     def route(self, event: Envelope[EventPayload]) -> str:
         """The declared topic of ``event`` for this component; refuses anything undeclared."""
-        topic = self.bus.topology.topic_for(self.component, event.type)
-        self.bus.topology.check_publish(self.component, topic, event.type)
+        topic = self._routes.get(event.type)
+        if topic is None:
+            topic = self.bus.topology.topic_for(self.component, event.type)
+            self.bus.topology.check_publish(self.component, topic, event.type)
+            self._routes[event.type] = topic
         return topic
 
     async def publish(self, *events: Envelope[EventPayload]) -> None:
@@ -92,13 +97,20 @@ class Outbox:
         """Queue ``events`` in the caller's transaction (``conn`` must be inside one)."""
         if not events:
             return
-        rows = []
+        topics, keys, values, headers = [], [], [], []
         for event in events:
-            topic = self.publisher.route(event)
-            key, value, headers = encode(event)
-            rows.append((topic, key, value, [[n, v.decode()] for n, v in headers]))
-        await conn.executemany(
-            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)", rows
+            topics.append(self.publisher.route(event))
+            key, value, ce_headers = encode(event)
+            keys.append(key)
+            values.append(value)
+            headers.append(json.dumps([[n, v.decode()] for n, v in ce_headers]))
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, value, headers) "
+            "SELECT t, k, v, h::jsonb FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) AS u(t, k, v, h)",
+            topics,
+            keys,
+            values,
+            headers,
         )
 
 

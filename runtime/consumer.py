@@ -10,8 +10,9 @@ thousand events per second on these machines, a batch ``getmany`` loop a hundred
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -28,6 +29,42 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Connection, Envelope[EventPayload]], Awaitable[Sequence[Envelope[EventPayload]]]]
 """Applies one event inside the batch transaction and returns the events to publish."""
+
+BatchHandler = Callable[
+    [Connection, Sequence[Envelope[EventPayload]]], Awaitable[Sequence[Envelope[EventPayload]]]
+]
+"""Applies events (new ones, in partition order) inside one transaction and returns the events
+to publish. Hot paths take the whole batch to use set-based SQL."""
+
+
+@contextlib.contextmanager
+def event_context(event: Envelope[EventPayload]) -> Iterator[None]:
+    """Bind the event's id, type, origin and correlation id to every log line inside."""
+    topic, partition, offset = event.origin or (None, None, None)
+    with structlog.contextvars.bound_contextvars(
+        event_id=event.id,
+        event_type=event.type,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        correlation_id=event.correlationid,
+    ):
+        yield
+
+
+def per_event(handler: Handler) -> BatchHandler:
+    """A batch handler that applies events one at a time with ``handler``."""
+
+    async def apply(
+        conn: Connection, events: Sequence[Envelope[EventPayload]]
+    ) -> list[Envelope[EventPayload]]:
+        outgoing: list[Envelope[EventPayload]] = []
+        for event in events:
+            with event_context(event):
+                outgoing.extend(await handler(conn, event))
+        return outgoing
+
+    return apply
 
 
 # Failures of the infrastructure rather than of one event: nothing is committed, the consumer
@@ -74,7 +111,7 @@ class EventConsumer:
     def __init__(
         self,
         component: str,
-        handler: Handler,
+        handler: BatchHandler,
         *,
         bus: Bus,
         pool: asyncpg.Pool,
@@ -178,7 +215,6 @@ class EventConsumer:
 
     async def _apply(self, events: list[tuple[Envelope[EventPayload], ConsumerRecord[bytes, bytes]]]) -> None:
         outgoing: list[Envelope[EventPayload]] = []
-        duplicates = 0
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = {
                 r["event_id"]
@@ -189,23 +225,14 @@ class EventConsumer:
                     [e.id for e, _ in events],
                 )
             }
-            for event, record in events:
-                if event.id not in fresh:
-                    duplicates += 1
-                    continue
-                fresh.discard(event.id)  # the same id twice in one batch is applied once
-                structlog.contextvars.bind_contextvars(
-                    event_id=event.id,
-                    event_type=event.type,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    correlation_id=event.correlationid,
-                )
-                try:
-                    outgoing.extend(await self.handler(conn, event))
-                finally:
-                    structlog.contextvars.clear_contextvars()
+            new: list[Envelope[EventPayload]] = []
+            for event, _ in events:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # the same id twice in one batch is applied once
+                    new.append(event)
+            duplicates = len(events) - len(new)
+            if new:
+                outgoing.extend(await self.handler(conn, new))
             await self.outbox.add(conn, outgoing)
         # Counted once the transaction has committed: a rolled-back batch counts nothing.
         self.stats.applied += len(events) - duplicates

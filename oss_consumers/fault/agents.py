@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -27,8 +28,8 @@ from events.oss import (
 )
 from events.x733 import PerceivedSeverity
 from oss_consumers.fault import lifecycle, store
-from oss_consumers.fault.lifecycle import ClearOutcome, RaiseOutcome
-from runtime.consumer import Rejected
+from oss_consumers.fault.lifecycle import ClearOutcome, KeyState, RaiseOutcome
+from runtime.consumer import Rejected, event_context
 from runtime.db import Connection
 
 COMPONENT = "oss-fault"
@@ -53,47 +54,96 @@ def _id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
-    """Apply one event in the caller's transaction; return the events to publish."""
-    data = event.data
-    if isinstance(data, ProbeAlarmRaised):
-        return await on_raise(conn, event, data)
-    if isinstance(data, ProbeAlarmCleared):
-        return await on_clear(conn, event, data)
-    if isinstance(data, AlarmAcknowledgementRequested):
-        return await on_ack_request(conn, event, data)
-    raise Rejected(f"{COMPONENT} does not handle {event.type}")
+async def handle_batch(
+    conn: Connection, events: Sequence[Envelope[EventPayload]]
+) -> Sequence[Envelope[EventPayload]]:
+    """Apply a batch in the caller's transaction; return the events to publish.
+
+    Probe notifications go in rounds, each holding at most one notification per reduction key,
+    in arrival order: every round is a handful of set-based statements, and the outcome is what
+    one-by-one processing of each key would give.
+    """
+    out: Out = []
+    probe: list[Envelope[EventPayload]] = []
+    for event in events:
+        if isinstance(event.data, ProbeAlarmRaised | ProbeAlarmCleared):
+            probe.append(event)
+        elif not isinstance(event.data, AlarmAcknowledgementRequested):
+            raise Rejected(f"{COMPONENT} does not handle {event.type}")
+    for round_ in rounds(probe):
+        out.extend(await _apply_round(conn, round_))
+    for event in events:
+        if isinstance(event.data, AlarmAcknowledgementRequested):
+            with event_context(event):
+                out.extend(await on_ack_request(conn, event, event.data))
+    return out
 
 
-async def on_raise(conn: Connection, cause: Envelope[EventPayload], raised: ProbeAlarmRaised) -> Out:
-    state = await store.key_state(conn, raised.reduction_key)
+def rounds(events: Sequence[Envelope[EventPayload]]) -> list[list[Envelope[EventPayload]]]:
+    """Split probe notifications so that the n-th notification of each key is in round n."""
+    result: list[list[Envelope[EventPayload]]] = []
+    seen: dict[str, int] = {}
+    for event in events:
+        key = event.data.reduction_key  # type: ignore[attr-defined]
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(result):
+            result.append([])
+        result[n].append(event)
+    return result
+
+
+@dataclass
+class _Round:
+    """What one round decided, before it is written."""
+
+    raised: Out = field(default_factory=list)
+    new_alarms: list[store.NewAlarm] = field(default_factory=list)
+    ticketing: list[tuple[Envelope[EventPayload], str, ProbeAlarmRaised]] = field(default_factory=list)
+    repeats: list[tuple[Envelope[EventPayload], str, ProbeAlarmRaised]] = field(default_factory=list)
+    clears: list[tuple[Envelope[EventPayload], str, ProbeAlarmCleared]] = field(default_factory=list)
+    holds: dict[str, datetime] = field(default_factory=dict)
+    drop_holds: list[str] = field(default_factory=list)
+
+
+async def _apply_round(conn: Connection, events: list[Envelope[EventPayload]]) -> Out:
+    states = await store.key_states(conn, [e.data.reduction_key for e in events])  # type: ignore[attr-defined]
+    r = _Round()
+    for event in events:
+        data = event.data
+        if isinstance(data, ProbeAlarmRaised):
+            _decide_raise(r, event, data, states[data.reduction_key])
+        elif isinstance(data, ProbeAlarmCleared):
+            _decide_clear(r, event, data, states[data.reduction_key])
+    await store.insert_alarms(conn, r.new_alarms)
+    out = r.raised
+    out.extend(await _repeats(conn, r.repeats))
+    await store.hold_clears(conn, r.holds)
+    await store.drop_held_clears(conn, r.drop_holds)
+    out.extend(await _tickets_and_outages(conn, r.ticketing))
+    out.extend(await _clears(conn, r.clears))
+    return out
+
+
+def _decide_raise(
+    r: _Round, cause: Envelope[EventPayload], raised: ProbeAlarmRaised, state: KeyState
+) -> None:
     outcome = lifecycle.decide_raise(state, raised)
     if outcome is RaiseOutcome.REPEAT:
         assert state.active_alarm_id is not None
-        repeat = await store.record_repeat(conn, state.active_alarm_id, raised)
-        if repeat["previous_severity"] == raised.perceived_severity.value:
-            return []
-        return [
-            new_event(
-                AlarmChanged(
-                    alarm_id=state.active_alarm_id,
-                    reduction_key=raised.reduction_key,
-                    perceived_severity=raised.perceived_severity,
-                    previous_severity=PerceivedSeverity(repeat["previous_severity"]),
-                    alarm_changed_time=raised.event_time,
-                    occurrences=repeat["occurrences"],
-                ),
-                source=SOURCE,
-                subject=state.active_alarm_id,
-                cause=cause,
-            )
-        ]
+        r.repeats.append((cause, state.active_alarm_id, raised))
+        return
     if outcome is RaiseOutcome.STALE:
-        log.info("stale raise dropped", reduction_key=raised.reduction_key)
-        return []
+        with event_context(cause):
+            log.info("stale raise dropped", reduction_key=raised.reduction_key)
+        return
     alarm_id = _id("ALM")
-    await store.insert_alarm(conn, alarm_id, raised)
-    out: Out = [
+    if state.held_clear_at is not None:
+        r.drop_holds.append(raised.reduction_key)
+    # A clear that overtook its raise: the condition is already over, nobody is impacted now.
+    cleared_at = state.held_clear_at if outcome is RaiseOutcome.NEW_AND_CLEARED else None
+    r.new_alarms.append(store.NewAlarm(alarm_id, raised, cleared_at))
+    r.raised.append(
         new_event(
             AlarmRaised(
                 alarm_id=alarm_id,
@@ -112,94 +162,138 @@ async def on_raise(conn: Connection, cause: Envelope[EventPayload], raised: Prob
             subject=alarm_id,
             cause=cause,
         )
-    ]
-    if state.held_clear_at is not None:
-        await store.drop_held_clear(conn, raised.reduction_key)
-    if outcome is RaiseOutcome.NEW_AND_CLEARED:
-        # The clear overtook the raise: the condition is already over, nobody is impacted now.
-        assert state.held_clear_at is not None
-        await store.clear_alarm(conn, alarm_id, state.held_clear_at)
-        out.append(
-            _cleared(cause, alarm_id, raised.reduction_key, raised.alarmed_object_id, state.held_clear_at)
-        )
-        return out
-    if lifecycle.opens_ticket(raised.perceived_severity, raised.service_affecting):
-        out.extend(await _open_ticket_and_outages(conn, cause, alarm_id, raised))
-    return out
-
-
-async def _open_ticket_and_outages(
-    conn: Connection, cause: Envelope[EventPayload], alarm_id: str, raised: ProbeAlarmRaised
-) -> Out:
-    services = await store.services_on(conn, raised.alarmed_object_id)
-    ticket_id = _id("TT")
-    now = datetime.now(UTC)
-    name = f"{raised.probable_cause.value} on {raised.alarmed_object_type.value} {raised.alarmed_object_id}"
-    priority = lifecycle.ticket_priority(raised.perceived_severity)
-    await store.open_ticket(
-        conn,
-        ticket_id,
-        alarm_id,
-        name,
-        raised.perceived_severity.value,
-        priority,
-        TroubleTicketStatus.ACKNOWLEDGED.value,
-        now,
     )
-    related = [
-        RelatedEntity(id=alarm_id, role="rootCauseAlarm", referred_type="Alarm"),
-        RelatedEntity(id=raised.alarmed_object_id, role="affectedResource", referred_type="Resource"),
-        *(
-            RelatedEntity(id=s["service_id"], role="affectedService", referred_type="Service")
-            for s in services
-        ),
-    ]
-    out: Out = [
-        new_event(
-            TroubleTicketCreated(
-                ticket_id=ticket_id,
-                name=name,
-                description=(
-                    f"{raised.alarm_type.value} {raised.probable_cause.value} "
-                    f"({raised.specific_problem or 'no detail'}) reported by {raised.source_system_id}; "
-                    f"{len(services)} service(s) affected"
-                ),
-                severity=raised.perceived_severity,
-                priority=priority,
-                status=TroubleTicketStatus.ACKNOWLEDGED,
-                creation_date=now,
-                related_entity=tuple(related),
-            ),
-            source=SOURCE,
-            subject=ticket_id,
-            cause=cause,
-        )
-    ]
-    for service in services:
-        existing = await store.open_outage(conn, service["service_id"])
-        if existing is not None:
-            await store.add_cause(conn, existing, alarm_id)
+    if cleared_at is not None:
+        r.raised.append(_cleared(cause, alarm_id, raised.reduction_key, raised.alarmed_object_id, cleared_at))
+    elif lifecycle.opens_ticket(raised.perceived_severity, raised.service_affecting):
+        r.ticketing.append((cause, alarm_id, raised))
+
+
+def _decide_clear(
+    r: _Round, cause: Envelope[EventPayload], clear: ProbeAlarmCleared, state: KeyState
+) -> None:
+    outcome = lifecycle.decide_clear(state, clear)
+    if outcome is ClearOutcome.CLEAR:
+        assert state.active_alarm_id is not None
+        r.clears.append((cause, state.active_alarm_id, clear))
+    elif outcome is ClearOutcome.HOLD:
+        r.holds[clear.reduction_key] = clear.event_time
+        with event_context(cause):
+            log.debug("clear held until its raise arrives", reduction_key=clear.reduction_key)
+
+
+async def _repeats(
+    conn: Connection, repeats: list[tuple[Envelope[EventPayload], str, ProbeAlarmRaised]]
+) -> Out:
+    counted = await store.record_repeats(conn, [(alarm_id, raised) for _, alarm_id, raised in repeats])
+    out: Out = []
+    for cause, alarm_id, raised in repeats:
+        before = counted[alarm_id]
+        if before["previous_severity"] == raised.perceived_severity.value:
             continue
-        outage_id = _id("OUT")
-        await store.start_outage(
-            conn, outage_id, service["service_id"], raised.alarmed_object_id, alarm_id, raised.event_time
-        )
         out.append(
             new_event(
-                ServiceOutageStarted(
-                    outage_id=outage_id,
-                    service_id=service["service_id"],
-                    resource_id=raised.alarmed_object_id,
+                AlarmChanged(
                     alarm_id=alarm_id,
-                    started_at=raised.event_time,
-                    customer_ids=tuple(service["customer_ids"]),
+                    reduction_key=raised.reduction_key,
+                    perceived_severity=raised.perceived_severity,
+                    previous_severity=PerceivedSeverity(before["previous_severity"]),
+                    alarm_changed_time=raised.event_time,
+                    occurrences=before["occurrences"],
                 ),
                 source=SOURCE,
-                subject=service["service_id"],
+                subject=alarm_id,
                 cause=cause,
             )
         )
     return out
+
+
+async def _tickets_and_outages(
+    conn: Connection, ticketing: list[tuple[Envelope[EventPayload], str, ProbeAlarmRaised]]
+) -> Out:
+    if not ticketing:
+        return []
+    services = await store.services_on(conn, sorted({raised.alarmed_object_id for _, _, raised in ticketing}))
+    open_outages = await store.open_outages(
+        conn, sorted({s for placed in services.values() for s, _ in placed})
+    )
+    now = datetime.now(UTC)
+    tickets: list[store.NewTicket] = []
+    outages: list[store.NewOutage] = []
+    causes: list[tuple[str, str]] = []
+    out: Out = []
+    for cause, alarm_id, raised in ticketing:
+        placed = services.get(raised.alarmed_object_id, [])
+        ticket = store.NewTicket(
+            ticket_id=_id("TT"),
+            alarm_id=alarm_id,
+            name=f"{raised.probable_cause.value} on {raised.alarmed_object_type.value} {raised.alarmed_object_id}",
+            severity=raised.perceived_severity.value,
+            priority=lifecycle.ticket_priority(raised.perceived_severity),
+            status=TroubleTicketStatus.ACKNOWLEDGED.value,
+            created_at=now,
+        )
+        tickets.append(ticket)
+        out.append(_ticket_created(cause, ticket, raised, [s for s, _ in placed]))
+        for service_id, customer_ids in placed:
+            outage_id = open_outages.get(service_id)
+            if outage_id is None:
+                outage_id = open_outages[service_id] = _id("OUT")
+                outages.append(
+                    store.NewOutage(
+                        outage_id, service_id, raised.alarmed_object_id, alarm_id, raised.event_time
+                    )
+                )
+                out.append(
+                    new_event(
+                        ServiceOutageStarted(
+                            outage_id=outage_id,
+                            service_id=service_id,
+                            resource_id=raised.alarmed_object_id,
+                            alarm_id=alarm_id,
+                            started_at=raised.event_time,
+                            customer_ids=tuple(customer_ids),
+                        ),
+                        source=SOURCE,
+                        subject=service_id,
+                        cause=cause,
+                    )
+                )
+            causes.append((outage_id, alarm_id))
+    await store.open_tickets(conn, tickets)
+    await store.start_outages(conn, outages)
+    await store.add_causes(conn, causes)
+    return out
+
+
+def _ticket_created(
+    cause: Envelope[EventPayload], ticket: store.NewTicket, raised: ProbeAlarmRaised, service_ids: list[str]
+) -> Envelope[EventPayload]:
+    related = [
+        RelatedEntity(id=ticket.alarm_id, role="rootCauseAlarm", referred_type="Alarm"),
+        RelatedEntity(id=raised.alarmed_object_id, role="affectedResource", referred_type="Resource"),
+        *(RelatedEntity(id=s, role="affectedService", referred_type="Service") for s in service_ids),
+    ]
+    return new_event(
+        TroubleTicketCreated(
+            ticket_id=ticket.ticket_id,
+            name=ticket.name,
+            description=(
+                f"{raised.alarm_type.value} {raised.probable_cause.value} "
+                f"({raised.specific_problem or 'no detail'}) reported by {raised.source_system_id}; "
+                f"{len(service_ids)} service(s) affected"
+            ),
+            severity=raised.perceived_severity,
+            priority=ticket.priority,
+            status=TroubleTicketStatus(ticket.status),
+            creation_date=ticket.created_at,
+            related_entity=tuple(related),
+        ),
+        source=SOURCE,
+        subject=ticket.ticket_id,
+        cause=cause,
+    )
 
 
 def _cleared(
@@ -215,36 +309,35 @@ def _cleared(
     )
 
 
-async def on_clear(conn: Connection, cause: Envelope[EventPayload], clear: ProbeAlarmCleared) -> Out:
-    state = await store.key_state(conn, clear.reduction_key)
-    outcome = lifecycle.decide_clear(state, clear)
-    if outcome is ClearOutcome.STALE:
+async def _clears(
+    conn: Connection, clears: list[tuple[Envelope[EventPayload], str, ProbeAlarmCleared]]
+) -> Out:
+    if not clears:
         return []
-    if outcome is ClearOutcome.HOLD:
-        await store.hold_clear(conn, clear.reduction_key, clear.event_time)
-        log.debug("clear held until its raise arrives", reduction_key=clear.reduction_key)
-        return []
-    alarm_id = state.active_alarm_id
-    assert alarm_id is not None
-    await store.clear_alarm(conn, alarm_id, clear.event_time)
-    out: Out = [_cleared(cause, alarm_id, clear.reduction_key, clear.alarmed_object_id, clear.event_time)]
+    cleared = [(alarm_id, clear.event_time) for _, alarm_id, clear in clears]
+    causes = {alarm_id: cause for cause, alarm_id, _ in clears}
+    await store.clear_alarms(conn, cleared)
+    out: Out = [
+        _cleared(cause, alarm_id, clear.reduction_key, clear.alarmed_object_id, clear.event_time)
+        for cause, alarm_id, clear in clears
+    ]
     now = datetime.now(UTC)
-    ticket_id = await store.resolve_ticket(conn, alarm_id, now)
-    if ticket_id is not None:
+    for ticket in await store.resolve_tickets(conn, [alarm_id for alarm_id, _ in cleared], now):
         out.append(
             new_event(
                 TroubleTicketResolved(
-                    ticket_id=ticket_id,
+                    ticket_id=ticket["id"],
                     status=TroubleTicketStatus.RESOLVED,
                     resolution_date=now,
-                    status_change_reason=f"alarm {alarm_id} cleared",
+                    status_change_reason=f"alarm {ticket['alarm_id']} cleared",
                 ),
                 source=SOURCE,
-                subject=ticket_id,
-                cause=cause,
+                subject=ticket["id"],
+                cause=causes[ticket["alarm_id"]],
             )
         )
-    for outage in await store.remove_cause_and_restore(conn, alarm_id, clear.event_time):
+    latest = max(cleared, key=lambda c: c[1])[0]
+    for outage in await store.remove_causes_and_restore(conn, cleared):
         out.append(
             new_event(
                 ServiceRestored(
@@ -258,7 +351,7 @@ async def on_clear(conn: Connection, cause: Envelope[EventPayload], clear: Probe
                 ),
                 source=SOURCE,
                 subject=outage["service_id"],
-                cause=cause,
+                cause=causes.get(outage["alarm_id"], causes[latest]),
             )
         )
     return out

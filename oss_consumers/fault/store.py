@@ -1,8 +1,10 @@
-"""Fault management's tables (schema ``oss``), through the caller's transaction."""
+"""Fault management's tables (schema ``oss``), set-based: each function handles every alarm of a
+round of a batch in one statement, through the caller's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -12,82 +14,111 @@ from oss_consumers.fault.lifecycle import KeyState
 from runtime.db import Connection
 
 
-async def key_state(conn: Connection, reduction_key: str) -> KeyState:
-    """Lock and read what is known of a reduction key."""
-    row = await conn.fetchrow(
+async def key_states(conn: Connection, keys: Sequence[str]) -> dict[str, KeyState]:
+    """Lock the active alarms of ``keys`` and read what is known of each key."""
+    active = {
+        r["reduction_key"]: r["id"]
+        for r in await conn.fetch(
+            "SELECT reduction_key, id FROM alarms WHERE reduction_key = ANY($1::text[]) "
+            "AND state <> 'cleared' FOR UPDATE",
+            keys,
+        )
+    }
+    rows = await conn.fetch(
         """
-        SELECT
-          (SELECT id FROM alarms WHERE reduction_key = $1 AND state <> 'cleared' FOR UPDATE) AS active,
-          (SELECT max(cleared_at) FROM alarms WHERE reduction_key = $1) AS last_cleared,
-          (SELECT cleared_at FROM held_clears WHERE reduction_key = $1) AS held
+        SELECT k.key,
+               (SELECT max(a.cleared_at) FROM alarms a WHERE a.reduction_key = k.key) AS last_cleared,
+               h.cleared_at AS held
+        FROM unnest($1::text[]) AS k(key) LEFT JOIN held_clears h ON h.reduction_key = k.key
         """,
-        reduction_key,
+        keys,
     )
-    assert row is not None
-    return KeyState(row["active"], row["last_cleared"], row["held"])
+    return {r["key"]: KeyState(active.get(r["key"]), r["last_cleared"], r["held"]) for r in rows}
 
 
-async def insert_alarm(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised) -> None:
+@dataclass(frozen=True)
+class NewAlarm:
+    alarm_id: str
+    raised: ProbeAlarmRaised
+    cleared_at: datetime | None  # already cleared: its clear overtook it
+
+
+async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
+    if not alarms:
+        return
+    r = [a.raised for a in alarms]
     await conn.execute(
         """
         INSERT INTO alarms (id, reduction_key, alarmed_object_id, alarmed_object_type, alarm_type,
             probable_cause, specific_problem, perceived_severity, state, service_affecting,
-            source_system_id, raised_at, last_seen_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'raised', $9, $10, $11, $11)
+            source_system_id, raised_at, last_seen_at, cleared_at)
+        SELECT id, key, object_id, object_type, alarm_type, cause, problem, severity,
+               CASE WHEN cleared_at IS NULL THEN 'raised' ELSE 'cleared' END,
+               affecting, source, raised_at, raised_at, cleared_at
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[],
+                    $12::timestamptz[])
+             AS u(id, key, object_id, object_type, alarm_type, cause, problem, severity, affecting,
+                  source, raised_at, cleared_at)
         """,
-        alarm_id,
-        raised.reduction_key,
-        raised.alarmed_object_id,
-        raised.alarmed_object_type.value,
-        raised.alarm_type.value,
-        raised.probable_cause.value,
-        raised.specific_problem,
-        raised.perceived_severity.value,
-        raised.service_affecting,
-        raised.source_system_id,
-        raised.event_time,
+        [a.alarm_id for a in alarms],
+        [x.reduction_key for x in r],
+        [x.alarmed_object_id for x in r],
+        [x.alarmed_object_type.value for x in r],
+        [x.alarm_type.value for x in r],
+        [x.probable_cause.value for x in r],
+        [x.specific_problem for x in r],
+        [x.perceived_severity.value for x in r],
+        [x.service_affecting for x in r],
+        [x.source_system_id for x in r],
+        [x.event_time for x in r],
+        [a.cleared_at for a in alarms],
     )
 
 
-async def record_repeat(conn: Connection, alarm_id: str, raised: ProbeAlarmRaised) -> asyncpg.Record:
-    """Count a repeat of an active alarm; returns its occurrences and its severity before."""
-    row = await conn.fetchrow(
+async def record_repeats(
+    conn: Connection, repeats: Sequence[tuple[str, ProbeAlarmRaised]]
+) -> dict[str, asyncpg.Record]:
+    """Count repeats of active alarms. Returns, per alarm id, its occurrences and its severity
+    before this repeat."""
+    if not repeats:
+        return {}
+    rows = await conn.fetch(
         """
         UPDATE alarms a SET occurrences = a.occurrences + 1,
-            last_seen_at = greatest(a.last_seen_at, $2),
-            perceived_severity = $3,
-            state = CASE WHEN a.perceived_severity <> $3 THEN 'updated' ELSE a.state END
-        FROM alarms before WHERE a.id = $1 AND before.id = a.id
-        RETURNING a.occurrences, before.perceived_severity AS previous_severity
+            last_seen_at = greatest(a.last_seen_at, u.seen),
+            perceived_severity = u.severity,
+            state = CASE WHEN a.perceived_severity <> u.severity THEN 'updated' ELSE a.state END
+        FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(id, seen, severity),
+             alarms before
+        WHERE a.id = u.id AND before.id = a.id
+        RETURNING a.id, a.occurrences, before.perceived_severity AS previous_severity
         """,
-        alarm_id,
-        raised.event_time,
-        raised.perceived_severity.value,
+        [alarm_id for alarm_id, _ in repeats],
+        [r.event_time for _, r in repeats],
+        [r.perceived_severity.value for _, r in repeats],
     )
-    assert row is not None
-    return row
+    return {r["id"]: r for r in rows}
 
 
-async def clear_alarm(conn: Connection, alarm_id: str, cleared_at: datetime) -> None:
-    await conn.execute(
-        "UPDATE alarms SET state = 'cleared', cleared_at = $2 WHERE id = $1", alarm_id, cleared_at
-    )
-
-
-async def hold_clear(conn: Connection, reduction_key: str, cleared_at: datetime) -> None:
+async def hold_clears(conn: Connection, held: dict[str, datetime]) -> None:
+    if not held:
+        return
     await conn.execute(
         """
-        INSERT INTO held_clears (reduction_key, cleared_at) VALUES ($1, $2)
+        INSERT INTO held_clears (reduction_key, cleared_at)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[])
         ON CONFLICT (reduction_key) DO UPDATE
             SET cleared_at = greatest(held_clears.cleared_at, excluded.cleared_at)
         """,
-        reduction_key,
-        cleared_at,
+        list(held),
+        list(held.values()),
     )
 
 
-async def drop_held_clear(conn: Connection, reduction_key: str) -> None:
-    await conn.execute("DELETE FROM held_clears WHERE reduction_key = $1", reduction_key)
+async def drop_held_clears(conn: Connection, keys: Sequence[str]) -> None:
+    if keys:
+        await conn.execute("DELETE FROM held_clears WHERE reduction_key = ANY($1::text[])", keys)
 
 
 async def purge_held_clears(conn: Connection, older_than_seconds: float) -> int:
@@ -109,114 +140,159 @@ async def set_ack(conn: Connection, alarm_id: str, ack_state: str, user: str) ->
     )
 
 
-async def open_ticket(
-    conn: Connection,
-    ticket_id: str,
-    alarm_id: str,
-    name: str,
-    severity: str,
-    priority: int,
-    status: str,
-    created_at: datetime,
-) -> None:
+@dataclass(frozen=True)
+class NewTicket:
+    ticket_id: str
+    alarm_id: str
+    name: str
+    severity: str
+    priority: int
+    status: str
+    created_at: datetime
+
+
+async def open_tickets(conn: Connection, tickets: Sequence[NewTicket]) -> None:
+    if not tickets:
+        return
     await conn.execute(
         """
         INSERT INTO trouble_tickets (id, alarm_id, name, severity, priority, status, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
+                             $6::text[], $7::timestamptz[])
         """,
-        ticket_id,
-        alarm_id,
-        name,
-        severity,
-        priority,
-        status,
-        created_at,
+        [t.ticket_id for t in tickets],
+        [t.alarm_id for t in tickets],
+        [t.name for t in tickets],
+        [t.severity for t in tickets],
+        [t.priority for t in tickets],
+        [t.status for t in tickets],
+        [t.created_at for t in tickets],
     )
 
 
-async def resolve_ticket(conn: Connection, alarm_id: str, at: datetime) -> str | None:
-    """Resolve the open ticket of an alarm; return its id, or None when it has none."""
-    ticket_id: str | None = await conn.fetchval(
+async def services_on(
+    conn: Connection, resource_ids: Sequence[str]
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """Per resource, the active services placed on it, each with the customers holding it."""
+    rows = await conn.fetch(
         """
-        UPDATE trouble_tickets SET status = 'resolved', resolved_at = $2
-        WHERE alarm_id = $1 AND resolved_at IS NULL RETURNING id
-        """,
-        alarm_id,
-        at,
-    )
-    return ticket_id
-
-
-async def services_on(conn: Connection, resource_id: str) -> list[asyncpg.Record]:
-    """Services placed on a resource, each with the customers holding it."""
-    return await conn.fetch(
-        """
-        SELECT s.id AS service_id,
+        SELECT sr.resource_id, s.id AS service_id,
                coalesce(array_agg(cs.customer_id ORDER BY cs.customer_id)
                         FILTER (WHERE cs.customer_id IS NOT NULL), '{}') AS customer_ids
         FROM service_resources sr
         JOIN services s ON s.id = sr.service_id
         LEFT JOIN customer_services cs ON cs.service_id = s.id
-        WHERE sr.resource_id = $1 AND s.state = 'active'
-        GROUP BY s.id ORDER BY s.id
+        WHERE sr.resource_id = ANY($1::text[]) AND s.state = 'active'
+        GROUP BY sr.resource_id, s.id ORDER BY sr.resource_id, s.id
         """,
-        resource_id,
+        list(resource_ids),
     )
+    found: dict[str, list[tuple[str, list[str]]]] = {}
+    for r in rows:
+        found.setdefault(r["resource_id"], []).append((r["service_id"], list(r["customer_ids"])))
+    return found
 
 
-async def open_outage(conn: Connection, service_id: str) -> str | None:
-    outage_id: str | None = await conn.fetchval(
-        "SELECT id FROM service_outages WHERE service_id = $1 AND restored_at IS NULL FOR UPDATE",
-        service_id,
+async def open_outages(conn: Connection, service_ids: Sequence[str]) -> dict[str, str]:
+    """Lock and return the open outage of each service that has one."""
+    rows = await conn.fetch(
+        "SELECT service_id, id FROM service_outages WHERE service_id = ANY($1::text[]) "
+        "AND restored_at IS NULL FOR UPDATE",
+        list(service_ids),
     )
-    return outage_id
+    return {r["service_id"]: r["id"] for r in rows}
 
 
-async def start_outage(
-    conn: Connection,
-    outage_id: str,
-    service_id: str,
-    resource_id: str,
-    alarm_id: str,
-    started_at: datetime,
-) -> None:
+@dataclass(frozen=True)
+class NewOutage:
+    outage_id: str
+    service_id: str
+    resource_id: str
+    alarm_id: str
+    started_at: datetime
+
+
+async def start_outages(conn: Connection, outages: Sequence[NewOutage]) -> None:
+    if not outages:
+        return
     await conn.execute(
         """
         INSERT INTO service_outages (id, service_id, resource_id, alarm_id, started_at)
-        VALUES ($1, $2, $3, $4, $5)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
         """,
-        outage_id,
-        service_id,
-        resource_id,
-        alarm_id,
-        started_at,
+        [o.outage_id for o in outages],
+        [o.service_id for o in outages],
+        [o.resource_id for o in outages],
+        [o.alarm_id for o in outages],
+        [o.started_at for o in outages],
     )
-    await add_cause(conn, outage_id, alarm_id)
 
 
-async def add_cause(conn: Connection, outage_id: str, alarm_id: str) -> None:
+async def add_causes(conn: Connection, causes: Sequence[tuple[str, str]]) -> None:
+    """Record ``(outage_id, alarm_id)`` pairs: the alarm keeps the outage going."""
+    if not causes:
+        return
     await conn.execute(
-        "INSERT INTO outage_causes (outage_id, alarm_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        outage_id,
-        alarm_id,
+        """
+        INSERT INTO outage_causes (outage_id, alarm_id)
+        SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING
+        """,
+        [o for o, _ in causes],
+        [a for _, a in causes],
     )
 
 
-async def remove_cause_and_restore(
-    conn: Connection, alarm_id: str, restored_at: datetime
-) -> Sequence[asyncpg.Record]:
-    """Drop an alarm from the outages it caused; restore those left with no cause. Returns the
-    restored outages with the customers holding each service."""
+async def clear_alarms(conn: Connection, cleared: Sequence[tuple[str, datetime]]) -> None:
+    if not cleared:
+        return
+    await conn.execute(
+        """
+        UPDATE alarms a SET state = 'cleared', cleared_at = u.at
+        FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) WHERE a.id = u.id
+        """,
+        [alarm_id for alarm_id, _ in cleared],
+        [at for _, at in cleared],
+    )
+
+
+async def resolve_tickets(conn: Connection, alarm_ids: Sequence[str], at: datetime) -> list[asyncpg.Record]:
+    """Resolve the open tickets of the alarms; returns each ticket's id and alarm id."""
+    if not alarm_ids:
+        return []
+    return await conn.fetch(
+        """
+        UPDATE trouble_tickets SET status = 'resolved', resolved_at = $2
+        WHERE alarm_id = ANY($1::text[]) AND resolved_at IS NULL RETURNING id, alarm_id
+        """,
+        list(alarm_ids),
+        at,
+    )
+
+
+async def remove_causes_and_restore(
+    conn: Connection, cleared: Sequence[tuple[str, datetime]]
+) -> list[asyncpg.Record]:
+    """Drop cleared alarms from the outages they kept going; restore the outages left with no
+    cause, as of the latest of those clears. Returns the restored outages with the customers
+    holding each service."""
+    if not cleared:
+        return []
     return await conn.fetch(
         """
         WITH removed AS (
-            DELETE FROM outage_causes WHERE alarm_id = $1 RETURNING outage_id
+            DELETE FROM outage_causes c
+            USING unnest($1::text[], $2::timestamptz[]) AS u(alarm_id, cleared_at)
+            WHERE c.alarm_id = u.alarm_id
+            RETURNING c.outage_id, u.cleared_at
+        ), candidates AS (
+            SELECT outage_id, max(cleared_at) AS cleared_at FROM removed GROUP BY outage_id
         ), ended AS (
-            UPDATE service_outages o SET restored_at = greatest($2, o.started_at)
-            FROM removed r
-            WHERE o.id = r.outage_id AND o.restored_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM outage_causes c
-                              WHERE c.outage_id = o.id AND c.alarm_id <> $1)
+            UPDATE service_outages o SET restored_at = greatest(c.cleared_at, o.started_at)
+            FROM candidates c
+            WHERE o.id = c.outage_id AND o.restored_at IS NULL
+              -- the statement sees the causes as they were before the DELETE above
+              AND NOT EXISTS (SELECT 1 FROM outage_causes x
+                              WHERE x.outage_id = o.id AND x.alarm_id <> ALL($1::text[]))
             RETURNING o.id, o.service_id, o.alarm_id, o.started_at, o.restored_at
         )
         SELECT e.*, coalesce(array_agg(cs.customer_id ORDER BY cs.customer_id)
@@ -225,8 +301,8 @@ async def remove_cause_and_restore(
         GROUP BY e.id, e.service_id, e.alarm_id, e.started_at, e.restored_at
         ORDER BY e.service_id
         """,
-        alarm_id,
-        restored_at,
+        [alarm_id for alarm_id, _ in cleared],
+        [at for _, at in cleared],
     )
 
 

@@ -18,7 +18,7 @@ from events.oss import AlarmRaised
 from ossbss.app import domain_databases
 from runtime import db
 from runtime.bus import Bus, OutboxRelay
-from runtime.consumer import EventConsumer, Rejected
+from runtime.consumer import EventConsumer, Rejected, per_event
 from runtime.infra import Endpoints
 from runtime.settings import Settings
 from runtime.topology import Topology, apply
@@ -43,7 +43,7 @@ class Rig:
     def consumer(self) -> EventConsumer:
         return EventConsumer(
             self.name,
-            self.handle,
+            per_event(self.handle),
             bus=self.bus,
             pool=self.pool,
             relay=self.relay,
