@@ -1,0 +1,130 @@
+"""Fault management applied a whole batch at a time, against the real PostgreSQL: several
+notifications of one key, and several alarms on the same services, in one transaction give what
+one-by-one processing gives."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest_asyncio
+
+from events import Envelope, EventPayload
+from events.x733 import ResourceType
+from oss_consumers.fault.agents import handle_batch, rounds
+from ossbss.app import domain_databases
+from producers.probes import CONDITIONS, Resource, clear_event, raise_event
+from runtime import db
+from runtime.infra import Endpoints
+from runtime.settings import Settings
+
+LINK_CONDITION = CONDITIONS[ResourceType.LINK][0]  # critical, service-affecting
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def oss(endpoints: Endpoints, settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    database = domain_databases(settings)["oss"]
+    await db.bootstrap(endpoints.database_url, database)
+    pool = await db.create_pool(endpoints.database_url, database)
+    tag = uuid.uuid4().hex[:6].upper()
+    # Two links of their own, both carrying the same two services.
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO resources (id, resource_type, name) VALUES ($1, 'link', $1)",
+            [(f"LINK-{tag}-A",), (f"LINK-{tag}-B",)],
+        )
+        await conn.executemany(
+            "INSERT INTO services (id, name) VALUES ($1, $1)", [(f"SVC-{tag}-1",), (f"SVC-{tag}-2",)]
+        )
+        await conn.executemany(
+            "INSERT INTO service_resources (service_id, resource_id) VALUES ($1, $2)",
+            [(f"SVC-{tag}-{s}", f"LINK-{tag}-{link}") for s in (1, 2) for link in ("A", "B")],
+        )
+    try:
+        yield pool, tag
+    finally:
+        await pool.close()
+
+
+def link(tag: str, name: str) -> Resource:
+    return Resource(f"LINK-{tag}-{name}", ResourceType.LINK)
+
+
+def types(out: list[Envelope[EventPayload]]) -> list[str]:
+    return [e.type for e in out]
+
+
+async def apply(pool: asyncpg.Pool, events: list[Envelope[EventPayload]]) -> list[Envelope[EventPayload]]:
+    async with pool.acquire() as conn, conn.transaction():
+        return list(await handle_batch(conn, events))
+
+
+def test_rounds_hold_one_notification_per_key_in_arrival_order() -> None:
+    a, b = Resource("LINK-X", ResourceType.LINK), Resource("LINK-Y", ResourceType.LINK)
+    events = [
+        raise_event(a, LINK_CONDITION, T0, "p"),
+        raise_event(b, LINK_CONDITION, T0, "p"),
+        clear_event(a, LINK_CONDITION, T0 + timedelta(seconds=1), "p"),
+        raise_event(a, LINK_CONDITION, T0 + timedelta(seconds=2), "p"),
+    ]
+    assert [[e.id for e in r] for r in rounds(events)] == [
+        [events[0].id, events[1].id],
+        [events[2].id],
+        [events[3].id],
+    ]
+
+
+async def test_raise_clear_raise_of_one_key_in_one_batch(oss: tuple[asyncpg.Pool, str]) -> None:
+    pool, tag = oss
+    a = link(tag, "A")
+    out = await apply(
+        pool,
+        [
+            raise_event(a, LINK_CONDITION, T0, "p"),
+            raise_event(a, LINK_CONDITION, T0 + timedelta(seconds=1), "p"),  # repeat
+            clear_event(a, LINK_CONDITION, T0 + timedelta(seconds=2), "p"),
+            raise_event(a, LINK_CONDITION, T0 + timedelta(seconds=3), "p"),  # a new alarm
+        ],
+    )
+    assert types(out).count("AlarmRaised") == 2
+    assert types(out).count("AlarmCleared") == 1
+    assert types(out).count("TroubleTicketCreated") == 2
+    assert types(out).count("TroubleTicketResolved") == 1
+    started = [e.data for e in out if e.type == "ServiceOutageStarted"]
+    restored = [e.data for e in out if e.type == "ServiceRestored"]
+    assert len(started) == 4 and len(restored) == 2  # down, up, down again: two services
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT state, occurrences FROM alarms WHERE alarmed_object_id = $1 ORDER BY raised_at", a.id
+        )
+        open_outages = await conn.fetchval(
+            "SELECT count(*) FROM service_outages WHERE service_id LIKE $1 AND restored_at IS NULL",
+            f"SVC-{tag}-%",
+        )
+    assert [(r["state"], r["occurrences"]) for r in rows] == [("cleared", 2), ("raised", 1)]
+    assert open_outages == 2
+
+
+async def test_services_stay_down_until_every_failed_link_clears(oss: tuple[asyncpg.Pool, str]) -> None:
+    pool, tag = oss
+    a, b = link(tag, "A"), link(tag, "B")
+    out = await apply(
+        pool, [raise_event(a, LINK_CONDITION, T0, "p"), raise_event(b, LINK_CONDITION, T0, "p")]
+    )
+    assert types(out).count("ServiceOutageStarted") == 2  # one outage per service, two causes each
+    out = await apply(pool, [clear_event(a, LINK_CONDITION, T0 + timedelta(seconds=5), "p")])
+    assert "ServiceRestored" not in types(out)
+    out = await apply(
+        pool,
+        [
+            clear_event(b, LINK_CONDITION, T0 + timedelta(seconds=9), "p"),
+            clear_event(b, LINK_CONDITION, T0 + timedelta(seconds=9), "p"),  # repeated clear
+        ],
+    )
+    restored = [e.data for e in out if e.type == "ServiceRestored"]
+    assert sorted(r.service_id for r in restored) == [f"SVC-{tag}-1", f"SVC-{tag}-2"]
+    assert all(r.duration_seconds == 9.0 for r in restored)
+    assert types(out).count("AlarmCleared") == 1
