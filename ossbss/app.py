@@ -103,6 +103,7 @@ class OffsetWatch:
 
     async def start(self) -> None:
         await self._consumer.start()
+        await self._consumer.topics()  # metadata of every topic, so the first total is right
 
     async def stop(self) -> None:
         await self._consumer.stop()

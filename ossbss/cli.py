@@ -142,6 +142,7 @@ async def _tail(args: argparse.Namespace) -> int:
         bootstrap_servers=endpoints.bootstrap_servers, client_id="ossbss-tail", enable_auto_commit=False
     )
     await consumer.start()
+    await consumer.topics()  # metadata of every topic, for their partitions
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
