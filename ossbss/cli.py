@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -157,8 +158,19 @@ async def _tail(args: argparse.Namespace) -> int:
             await consumer.seek_to_beginning(*partitions)
         else:
             await consumer.seek_to_end(*partitions)
+        quiet_since = loop.time()
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            if batch:
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since > 5.0:
+                # A quiet stream, or a broker that went away: aiokafka would retry silently
+                # forever, so ask the broker for its metadata.
+                try:
+                    await asyncio.wait_for(consumer.topics(), timeout=5.0)
+                except (KafkaError, TimeoutError):
+                    raise UsageError(f"lost the broker at {endpoints.bootstrap_servers}") from None
+                quiet_since = loop.time()
             for records in batch.values():
                 for r in records:
                     _out(_tail_line(r, args.json, decode, DecodeError))
@@ -166,7 +178,9 @@ async def _tail(args: argparse.Namespace) -> int:
                     if args.max and seen >= args.max:
                         return 0
     finally:
-        await consumer.stop()
+        # With the broker gone, stopping the client surfaces its fetcher's cancellation.
+        with contextlib.suppress(asyncio.CancelledError, KafkaError):
+            await consumer.stop()
     return 0
 
 
