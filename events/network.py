@@ -5,6 +5,7 @@ Owned by the ``network`` domain in ``topology.yaml``: neither OSS nor BSS publis
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, Field, field_validator
@@ -73,3 +74,33 @@ class ProbeAlarmCleared(_ProbeAlarm):
     """A probe reports that an alarm condition has ended (X.733 severity 'cleared')."""
 
     event_type = "ProbeAlarmCleared"
+
+
+class UsageKind(StrEnum):
+    """What a usage record measures, and so its unit (TMF635 usage type)."""
+
+    VOICE = "voice"  # seconds
+    DATA = "data"  # bytes
+    SMS = "sms"  # messages
+
+
+@register
+class UsageRecorded(EventPayload):
+    """Network mediation recorded one usage of a service (TMF635 usage, state 'received').
+
+    No calling or called numbers: rating needs the service, the kind, the quantity and when.
+    """
+
+    event_type = "UsageRecorded"
+    key_field = "service_id"
+
+    usage_id: str = Field(
+        min_length=1, max_length=128, description="Mediation's unique id: the same usage sent again keeps it."
+    )
+    service_id: str = Field(pattern=_ID, description="TMF638 service the usage was made on.")
+    usage_kind: UsageKind = Field(description="voice (seconds), data (bytes) or sms (messages).")
+    quantity: int = Field(ge=0, le=10**15, description="Amount used, in the kind's unit.")
+    start_time: AwareDatetime = Field(description="When the usage started.")
+    source_system_id: str = Field(
+        min_length=1, max_length=128, description="Mediation system that recorded it."
+    )

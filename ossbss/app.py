@@ -17,12 +17,14 @@ import bss_consumers
 import oss_consumers
 from bss_consumers.care import agents as care
 from bss_consumers.crm import seed as crm
+from bss_consumers.rating import agents as rating
+from bss_consumers.rating.tariff import demo_plans
 from oss_consumers.fault import agents as fault
 from oss_consumers.fault import console
 from oss_consumers.fault import store as fault_store
 from oss_consumers.inventory import agents as inventory
 from oss_consumers.inventory.seed import load_network, seed_inventory
-from producers import probes
+from producers import mediation, probes
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
 from runtime.consumer import BatchHandler, EventConsumer, forget_processed, per_event
@@ -55,12 +57,15 @@ class Summary:
     open_tickets: int
     active_outages: int
     notifications_sent: int
+    usage_rated: int
+    usage_rejected: int
 
     def line(self) -> str:
         return (
             f"{self.events_per_second:8.1f} events/s | open alarms {self.open_alarms:3d} | "
             f"open tickets {self.open_tickets:3d} | active outages {self.active_outages:3d} | "
-            f"notifications sent {self.notifications_sent:4d}"
+            f"notifications sent {self.notifications_sent:4d} | "
+            f"usage rated {self.usage_rated:6d}, rejected {self.usage_rejected:4d}"
         )
 
 
@@ -88,8 +93,15 @@ class System:
             oss = await fault_store.summary(conn)
         async with self.pools["bss"].acquire() as conn:
             sent = await care.notifications_sent(conn)
+            usage = await rating.rating_summary(conn)
         return Summary(
-            await offsets.rate(), oss["open_alarms"], oss["open_tickets"], oss["active_outages"], sent
+            await offsets.rate(),
+            oss["open_alarms"],
+            oss["open_tickets"],
+            oss["active_outages"],
+            sent,
+            usage["rated"],
+            usage["rejected"],
         )
 
 
@@ -151,9 +163,16 @@ async def system(
         added = await seed_inventory(pools["oss"], network)
         if added:
             log.info("inventory loaded", resources=added)
-        customers = await crm.seed_customers(pools["bss"], crm.load_customers(settings.customers_file))
+        customer_file = crm.load_customers(settings.customers_file)
+        customers = await crm.seed_customers(pools["bss"], customer_file)
         if customers:
             log.info("customers loaded", customers=customers)
+        plans = demo_plans()
+        opened = await crm.seed_accounts(
+            pools["bss"], customer_file, {p.plan_id: p.currency for p in plans.values()}
+        )
+        if opened:
+            log.info("accounts opened", accounts=opened)
         republished = await crm.republish_assignments(pools["bss"], Outbox(bus, crm.COMPONENT))
         log.info("customer-service assignments republished", count=republished)
 
@@ -172,6 +191,7 @@ async def system(
             consumer(inventory.COMPONENT, per_event(inventory.handle), "oss"),
             consumer(fault.COMPONENT, fault.handle_batch, "oss"),
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
+            consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss"),
         ]
         simulator = None
         if simulate:
@@ -179,6 +199,11 @@ async def system(
                 bus.publisher(probes.COMPONENT),
                 probes.resources_of(network),
                 rate=settings.probe_rate if probe_rate is None else probe_rate,
+            )
+        usage = None
+        if simulate and settings.usage_rate > 0:
+            usage = mediation.MediationSimulator(
+                bus.publisher(mediation.COMPONENT), mediation.services_of(network), rate=settings.usage_rate
             )
         sys_ = System(settings, endpoints, topo, bus, pools, relays, consumers, simulator, tasks)
         for name, relay in relays.items():
@@ -191,6 +216,8 @@ async def system(
             await simulator.resynchronize()
             if simulator.rate > 0:
                 tasks.append(asyncio.create_task(supervise(probes.COMPONENT, simulator.run)))
+        if usage is not None:
+            tasks.append(asyncio.create_task(supervise(mediation.COMPONENT, usage.run)))
         yield sys_
     finally:
         for task in tasks:
@@ -237,5 +264,5 @@ async def run_until_stopped(
         await offsets.stop()
 
 
-COMPONENT_MODULES = (probes, console, fault, inventory, crm, care)
+COMPONENT_MODULES = (probes, mediation, console, fault, inventory, crm, care, rating)
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

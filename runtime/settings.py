@@ -51,6 +51,7 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "demo" / "customers.yaml", description="CRM's first load."
     )
     probe_rate: float = Field(default=0.5, ge=0, description="Simulated alarms per second.")
+    usage_rate: float = Field(default=20.0, ge=0, description="Simulated usage records per second.")
     dedup_retention_hours: float = Field(
         default=168.0, gt=0, description="How long consumed event ids are kept to recognise redeliveries."
     )

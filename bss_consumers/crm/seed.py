@@ -84,3 +84,33 @@ async def republish_assignments(pool: asyncpg.Pool, outbox: Outbox) -> int:
             ],
         )
     return len(rows)
+
+
+async def seed_accounts(
+    pool: asyncpg.Pool, customers: list[dict[str, Any]], currencies: dict[str, str]
+) -> int:
+    """Open the billing account of each customer that has none. ``currencies`` maps tariff plan
+    ids to their currency. Returns how many accounts were opened."""
+    rows = []
+    for c in customers:
+        account = c.get("account")
+        if account is None:
+            continue
+        plan = account["tariff_plan"]
+        if plan not in currencies:
+            raise ValueError(f"customer {c['id']}: unknown tariff plan {plan!r}")
+        rows.append((account["id"], c["id"], currencies[plan], plan, account.get("bill_cycle_day", 1)))
+    async with pool.acquire() as conn, conn.transaction():
+        opened = (
+            await conn.fetch(
+                """
+            INSERT INTO accounts (id, customer_id, currency, tariff_plan, bill_cycle_day)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
+            ON CONFLICT DO NOTHING RETURNING id
+            """,
+                *(list(column) for column in zip(*rows, strict=True)),
+            )
+            if rows
+            else []
+        )
+    return len(opened)
