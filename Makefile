@@ -25,6 +25,7 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/ossbss bench alarms --count 20000
 	$(BIN)/ossbss bench alarms --count 10000 --rate 1000
+	$(BIN)/ossbss bench usage --count 200000
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.registry import EventPayload, register
 
@@ -59,3 +60,63 @@ class CustomerNotificationSent(EventPayload):
     outage_id: str = Field(description="Outage concerned.")
     channel: str = Field(description="Preferred contact channel used: email, sms, ...")
     sent_at: AwareDatetime = Field(description="When it was sent.")
+
+
+@register
+class SlaCreditGranted(EventPayload):
+    """A customer is owed a credit for an outage of one of their services, by their SLA tier; it
+    goes on the account's next invoice."""
+
+    event_type = "SlaCreditGranted"
+    key_field = "account_id"
+
+    credit_id: str = Field(description="Id of the credit.")
+    account_id: str = Field(description="Billing account credited.")
+    customer_id: str = Field(description="Customer holding the service.")
+    service_id: str = Field(description="Service that was down.")
+    outage_id: str = Field(description="The outage the credit is for.")
+    sla_tier: SlaTier = Field(description="The customer's SLA tier, which sets the credit rule.")
+    outage_seconds: float = Field(ge=0, description="Length of the outage.")
+    amount_minor: int = Field(ge=0, description="Credit in minor units of the currency.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency.")
+    granted_at: AwareDatetime = Field(description="When the credit was granted.")
+
+
+class InvoiceLineKind(StrEnum):
+    """What an invoice line charges or credits."""
+
+    RECURRING = "recurring"
+    USAGE = "usage"
+    CREDIT = "credit"
+
+
+class InvoiceLine(BaseModel):
+    """One line of a customer bill (TMF678 appliedCustomerBillingRate)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line_no: int = Field(ge=1, description="Position on the invoice.")
+    kind: InvoiceLineKind = Field(description="recurring, usage or credit.")
+    description: str = Field(description="What the line is for.")
+    amount_minor: int = Field(description="Tax-excluded amount in minor units; credits are negative.")
+
+
+@register
+class InvoiceIssued(EventPayload):
+    """A bill run issued an invoice (TMF678 customer bill). Invoices never change once issued."""
+
+    event_type = "InvoiceIssued"
+    key_field = "account_id"
+
+    invoice_id: str = Field(description="TMF678 id.")
+    bill_number: int = Field(ge=1, description="Gapless number across all invoices.")
+    account_id: str = Field(description="Billing account billed.")
+    bill_date: AwareDatetime = Field(description="When the invoice was issued.")
+    billing_period_start: date = Field(description="First day of the billing period.")
+    billing_period_end: date = Field(description="Last day of the billing period.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency.")
+    tax_excluded_amount_minor: int = Field(ge=0, description="TMF678 taxExcludedAmount, minor units.")
+    tax_amount_minor: int = Field(ge=0, description="Tax, minor units.")
+    tax_included_amount_minor: int = Field(ge=0, description="TMF678 taxIncludedAmount, minor units.")
+    amount_due_minor: int = Field(ge=0, description="TMF678 amountDue, minor units.")
+    lines: tuple[InvoiceLine, ...] = Field(description="The invoice's lines.")

@@ -15,7 +15,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import bss_consumers
 import oss_consumers
+from bss_consumers.billing import agents as billing
 from bss_consumers.care import agents as care
+from bss_consumers.catalog.offerings import seed_offerings
 from bss_consumers.crm import seed as crm
 from bss_consumers.rating import agents as rating
 from bss_consumers.rating.tariff import demo_plans
@@ -167,6 +169,7 @@ async def system(
         customers = await crm.seed_customers(pools["bss"], customer_file)
         if customers:
             log.info("customers loaded", customers=customers)
+        await seed_offerings(pools["bss"])
         plans = demo_plans()
         opened = await crm.seed_accounts(
             pools["bss"], customer_file, {p.plan_id: p.currency for p in plans.values()}
@@ -192,6 +195,7 @@ async def system(
             consumer(fault.COMPONENT, fault.handle_batch, "oss"),
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
             consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss"),
+            consumer(billing.COMPONENT, per_event(billing.handle), "bss"),
         ]
         simulator = None
         if simulate:
@@ -264,5 +268,5 @@ async def run_until_stopped(
         await offsets.stop()
 
 
-COMPONENT_MODULES = (probes, mediation, console, fault, inventory, crm, care, rating)
+COMPONENT_MODULES = (probes, mediation, console, fault, inventory, crm, care, rating, billing)
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

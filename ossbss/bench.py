@@ -1,6 +1,9 @@
-"""Alarm-handling benchmark: how many probe alarms per second fault management turns into
-trouble tickets, and how long each alarm waits for its ticket, next to what the bare Kafka
-client does on the same machine in the same run.
+"""Benchmarks of the platform's hot paths, each next to what the bare Kafka client does on the
+same machine in the same run: alarm handling (:func:`bench_alarms`) and usage rating
+(:func:`bench_usage`, described in its own section below).
+
+Alarm handling: how many probe alarms per second fault management turns into trouble tickets,
+and how long each alarm waits for its ticket.
 
 Two measurements, one process, one broker, one database:
 
@@ -34,20 +37,25 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from pydantic import AwareDatetime, TypeAdapter
 
-from events import decode, encode
+from bss_consumers.rating import agents as rating
+from events import Envelope, EventPayload, decode, encode
+from events.network import UsageRecorded
 from events.x733 import ResourceType
 from oss_consumers.fault import agents as fault
-from ossbss.app import System, system
-from producers import probes
+from oss_consumers.inventory.seed import load_network
+from ossbss.app import System, domain_databases, system
+from producers import mediation, probes
+from runtime import db
 from runtime.consumer import EventConsumer
 from runtime.infra import Endpoints, infrastructure
 from runtime.settings import Settings
@@ -69,10 +77,27 @@ PROBE = "probe-bench"
 
 Headers = list[tuple[str, bytes]]
 Emit = Callable[[str], None]
+T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
     """The benchmark could not complete; the message says what stopped moving, in one line."""
+
+
+class Outgoing(Protocol):
+    """One pre-encoded record of a workload, as the baseline and :class:`Publisher` send it."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    @property
+    def track(self) -> str | None:
+        """The id under which to note this record's publish moment (``None``: not noted)."""
+        ...
+
+    def stamped(self, value_time: bytes, header_time: bytes) -> tuple[bytes, Headers]:
+        """Value and headers to send, given the publish moment as JSON time and ``ce_time``."""
+        ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +122,11 @@ class Alarm:
     event_id: str
     new: bool
     """Whether it is the first raise of its reduction key (and so opens a ticket)."""
+
+    @property
+    def track(self) -> str | None:
+        """New alarms are tracked by event id: the ticket's correlation id."""
+        return self.event_id if self.new else None
 
     def stamped(self, value_time: bytes, header_time: bytes) -> tuple[bytes, Headers]:
         """Value and headers with the publish moment as event time and ``ce_time``."""
@@ -135,9 +165,9 @@ def workload(count: int, tag: str, seed: int = 7) -> list[Alarm]:
     return alarms
 
 
-def _chunks(alarms: Sequence[Alarm], size: int) -> Iterator[Sequence[Alarm]]:
-    for start in range(0, len(alarms), size):
-        yield alarms[start : start + size]
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,10 +237,15 @@ async def _bounded(what: str, work: Awaitable[Any], seconds: float) -> Any:
 
 
 async def baseline(
-    endpoints: Endpoints, alarms: Sequence[Alarm], settings: Settings, tag: str, emit: Emit
+    endpoints: Endpoints,
+    alarms: Sequence[Outgoing],
+    settings: Settings,
+    tag: str,
+    emit: Emit,
+    noun: str = "alarms",
 ) -> dict[str, float]:
-    """Produce ``alarms`` to a throw-away topic, read them back and decode them; events/s of
-    each step."""
+    """Produce ``alarms`` (or any pre-encoded records, called ``noun`` in progress lines) to a
+    throw-away topic, read them back and decode them; events/s of each step."""
     topic = f"bench.baseline.{tag}"
     admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.bootstrap_servers, client_id="ossbss-bench")
     await admin.start()
@@ -219,7 +254,7 @@ async def baseline(
             [NewTopic(name=topic, num_partitions=BASELINE_PARTITIONS, replication_factor=1)]
         )
         try:
-            emit(f"baseline: producing {len(alarms):,} alarms to {topic} ...")
+            emit(f"baseline: producing {len(alarms):,} {noun} to {topic} ...")
             producer = _producer(endpoints)
             await producer.start()
             try:
@@ -362,14 +397,18 @@ class TicketWatch:
 
 
 class Publisher:
-    """Publishes the alarms to ``network.alarms``, flooding or at a set rate."""
+    """Publishes the alarms to ``network.alarms`` (or any pre-encoded records to ``topic``),
+    flooding or at a set rate."""
 
-    def __init__(self, producer: Any, alarms: Sequence[Alarm], rate: float | None):
+    def __init__(
+        self, producer: Any, alarms: Sequence[Outgoing], rate: float | None, topic: str = ALARMS_TOPIC
+    ):
         self._producer = producer
         self._alarms = alarms
         self._rate = rate
+        self._topic = topic
         self.sent_at: dict[str, float] = {}
-        """Publish moment (epoch seconds) of each new alarm, by event id."""
+        """Publish moment (epoch seconds) of each tracked record (each new alarm, by event id)."""
         self.published = 0
         self.ends: dict[TopicPartition, int] = {}
         """Offset after the last alarm, per partition, once every alarm is acknowledged."""
@@ -394,10 +433,11 @@ class Publisher:
             moment = now.timestamp()
             for alarm in chunk:
                 value, headers = alarm.stamped(value_time, header_time)
-                if alarm.new:
-                    self.sent_at[alarm.event_id] = moment
+                track = alarm.track
+                if track is not None:
+                    self.sent_at.setdefault(track, moment)
                 futures.append(
-                    await self._producer.send(ALARMS_TOPIC, value=value, key=alarm.key, headers=headers)
+                    await self._producer.send(self._topic, value=value, key=alarm.key, headers=headers)
                 )
                 self.published += 1
         for metadata in await asyncio.gather(*futures):
@@ -406,16 +446,17 @@ class Publisher:
         self.finished = time.perf_counter()
 
 
-async def _committed(admin: Any, ends: dict[TopicPartition, int]) -> bool:
-    offsets = await admin.list_consumer_group_offsets(fault.COMPONENT, partitions=list(ends))
+async def _committed(admin: Any, ends: dict[TopicPartition, int], group: str = fault.COMPONENT) -> bool:
+    """Whether consumer ``group`` has committed every partition up to its end in ``ends``."""
+    offsets = await admin.list_consumer_group_offsets(group, partitions=list(ends))
     return all(tp in offsets and offsets[tp].offset >= end for tp, end in ends.items())
 
 
-def _fault_consumer(running: System) -> EventConsumer:
+def _consumer_of(running: System, component: str) -> EventConsumer:
     for consumer in running.consumers:
-        if consumer.component == fault.COMPONENT:
+        if consumer.component == component:
             return consumer
-    raise BenchError(f"the system runs no {fault.COMPONENT} consumer")
+    raise BenchError(f"the system runs no {component} consumer")
 
 
 async def through_fault(
@@ -425,7 +466,7 @@ async def through_fault(
     every alarm; throughput, latencies and CPU of this process."""
     endpoints = running.endpoints
     expected = sum(1 for a in alarms if a.new)
-    handler = _fault_consumer(running)
+    handler = _consumer_of(running, fault.COMPONENT)
     consumed_before = handler.stats.consumed
     dead_before = handler.stats.dead_lettered
 
@@ -509,20 +550,23 @@ async def through_fault(
 # report
 
 
-def table(figures: dict[str, float]) -> list[str]:
-    """The side-by-side report of :func:`bench_alarms`' figures."""
-
-    def rate(value: float) -> str:
-        return f"{value:>12,.0f}"
+def _row(figures: dict[str, float], label: str, per_s: float | None, prefix: str | None = None) -> str:
+    """One table row: a rate, then the ``{prefix}_{p50,p95,p99,max}_ms`` latencies (or a dash)."""
 
     def ms(value: float) -> str:
         return f"{'-':>9}" if math.isnan(value) else f"{value:>9,.1f}"
 
+    line = f"{label:<26}" + (f"{per_s:>12,.0f}" if per_s is not None else f"{'-':>12}")
+    if prefix is None:
+        return line + f"{'-':>9}"
+    return line + "".join(ms(figures[f"{prefix}_{p}"]) for p in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
+
+
+def table(figures: dict[str, float]) -> list[str]:
+    """The side-by-side report of :func:`bench_alarms`' figures."""
+
     def row(label: str, per_s: float | None, prefix: str | None = None) -> str:
-        line = f"{label:<26}" + (rate(per_s) if per_s is not None else f"{'-':>12}")
-        if prefix is None:
-            return line + f"{'-':>9}"
-        return line + "".join(ms(figures[f"{prefix}_{p}"]) for p in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
+        return _row(figures, label, per_s, prefix)
 
     count, new = int(figures["count"]), int(figures["new_alarms"])
     mode = "flood" if figures["rate"] == 0 else f"paced at {figures['rate']:,g}/s"
@@ -581,5 +625,293 @@ async def bench_alarms(
             figures.update(await through_fault(running, alarms, rate, emit))
             figures["peak_rss_mb"] = peak_rss_mb()
     for line in table(figures):
+        emit(line)
+    return figures
+
+
+# =============================================================================================
+# usage rating
+#
+# How many usage records per second ``bss-rating`` rates, and how long each waits, next to the
+# bare client on the same records. The workload is pre-encoded ``UsageRecorded`` records on the
+# demo network's services (voice, data and SMS in mediation's mix, start times spread over the
+# last day so that peak and off-peak bands both occur), with the untidiness of mediation: one
+# record in ``USAGE_DUPLICATE_EVERY`` repeats the usage id of an earlier one (alternately the
+# same event sent again, caught by the consumer's event-id check, and a new event re-recording
+# the usage, caught by rating's usage-id check), and one in ``USAGE_STRAY_EVERY`` is for a
+# service nobody holds (rated as rejected). The run ends when ``bss-rating`` has committed every
+# record's offset and ``rated_usage`` holds one row per distinct usage id. Latency runs from the
+# publish moment to the row's ``received_at``, which is ``now()`` of the rating transaction: the
+# moment that transaction began, not its commit.
+
+USAGE_TOPIC = "network.usage"
+USAGE_DUPLICATE_EVERY = 100
+"""One usage record in this many repeats the usage id of an earlier one."""
+USAGE_STRAY_EVERY = 100
+"""One usage record in this many is for a service no account holds."""
+USAGE_SPREAD_SECONDS = 86_400.0
+"""Usage start times are spread over this many seconds before the workload is built."""
+STRAY_SERVICE = "SVC-BENCH-NOBODY"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One encoded ``UsageRecorded``, sent as encoded."""
+
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    usage_id: str
+    first: bool
+    """Whether it is the first record of its usage id (and so adds a row to ``rated_usage``)."""
+    stray: bool
+    """Whether it is for a service no account holds (and so is rejected)."""
+
+    @property
+    def track(self) -> str | None:
+        """First records are tracked by usage id: the key of ``rated_usage``."""
+        return self.usage_id if self.first else None
+
+    def stamped(self, value_time: bytes, header_time: bytes) -> tuple[bytes, Headers]:
+        """The record as encoded: a usage's times are its own, not the publish moment."""
+        return self.value, list(self.headers)
+
+
+def usage_workload(count: int, service_ids: Sequence[str], seed: int = 7) -> list[UsageRecord]:
+    """``count`` usage records on ``service_ids``: see the section's comment for the mix."""
+    if not service_ids:
+        raise BenchError("the network file has no services to record usage on")
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    shared: dict[bytes, bytes] = {}  # one copy of each header value that repeats across records
+    firsts: list[tuple[UsageRecord, UsageRecorded]] = []
+    out: list[UsageRecord] = []
+
+    def encoded(event: Envelope[EventPayload], data: UsageRecorded, first: bool) -> UsageRecord:
+        key, value, headers = encode(event)
+        return UsageRecord(
+            key=shared.setdefault(key, key),
+            value=value,
+            headers=tuple((name, shared.setdefault(v, v)) for name, v in headers),
+            usage_id=data.usage_id,
+            first=first,
+            stray=data.service_id == STRAY_SERVICE,
+        )
+
+    for i in range(count):
+        if firsts and i % USAGE_DUPLICATE_EVERY == USAGE_DUPLICATE_EVERY - 1:
+            record, data = rng.choice(firsts)
+            if (i // USAGE_DUPLICATE_EVERY) % 2 == 0:
+                out.append(replace(record, first=False))  # the same event, sent again
+            else:  # the same usage, recorded again as a new event
+                again = mediation.usage_event(
+                    data.service_id, data.usage_kind, data.quantity, data.start_time, usage_id=data.usage_id
+                )
+                out.append(encoded(again, data, first=False))
+            continue
+        stray = i % USAGE_STRAY_EVERY == USAGE_STRAY_EVERY // 2
+        at = now - timedelta(seconds=rng.uniform(0.0, USAGE_SPREAD_SECONDS))
+        event = mediation.random_usage(rng, STRAY_SERVICE if stray else rng.choice(service_ids), at)
+        if not isinstance(event.data, UsageRecorded):
+            raise BenchError(f"mediation made a {event.type}, not a UsageRecorded")
+        record = encoded(event, event.data, first=True)
+        firsts.append((record, event.data))
+        out.append(record)
+    return out
+
+
+async def _rated_rows(pool: asyncpg.Pool) -> int:
+    count = await pool.fetchval("SELECT count(*) FROM rated_usage")
+    return int(count)
+
+
+async def through_rating(
+    running: System, pool: asyncpg.Pool, records: Sequence[UsageRecord], rate: float | None, emit: Emit
+) -> dict[str, float]:
+    """Publish ``records`` and wait until ``bss-rating`` has committed every offset and
+    ``rated_usage`` holds a row per distinct usage id; throughput, outcome, latencies and CPU of
+    this process."""
+    endpoints = running.endpoints
+    distinct = sum(1 for r in records if r.first)
+    handler = _consumer_of(running, rating.COMPONENT)
+    before = (handler.stats.consumed, handler.stats.dead_lettered, handler.stats.duplicates)
+    batches_before = handler.stats.batches
+    rows_before = await _rated_rows(pool)
+
+    producer = _producer(endpoints)
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.bootstrap_servers, client_id="ossbss-bench")
+    publisher = Publisher(producer, records, rate, USAGE_TOPIC)
+    await producer.start()
+    await admin.start()
+    publishing: asyncio.Task[None] | None = None
+    try:
+        await _bounded("usage topic metadata", producer.partitions_for(USAGE_TOPIC), STALL_SECONDS)
+        mode = "flood" if rate is None else f"{rate:,g}/s"
+        emit(f"system: publishing {len(records):,} usage records to {USAGE_TOPIC} ({mode}) ...")
+        cpu_before = _cpu_seconds()
+        publishing = asyncio.create_task(publisher.run())
+
+        rows = 0
+        last_state: tuple[int, ...] = ()
+        last_move = last_line = time.perf_counter()
+        last_rows, committed = 0, False
+        next_commit_check = 0.0
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            if publishing.done() and publishing.exception() is not None:
+                raise BenchError(f"publishing failed: {publishing.exception()!r}")
+            handled = handler.stats.consumed - before[0]
+            if publishing.done() and now >= next_commit_check:
+                next_commit_check = now + 0.05
+                committed = await _committed(admin, publisher.ends, rating.COMPONENT)
+                if committed:
+                    rows = await _rated_rows(pool) - rows_before
+                    if rows >= distinct:
+                        done = time.perf_counter()
+                        break
+                    # Offsets are committed only after the transaction: these rows will not come.
+                    raise BenchError(
+                        f"{rating.COMPONENT} committed every offset but rated_usage holds {rows:,} of "
+                        f"{distinct:,} new rows; dead-lettered {handler.stats.dead_lettered - before[1]:,}"
+                    )
+            if now - last_line >= PROGRESS_SECONDS:
+                rows = await _rated_rows(pool) - rows_before
+                emit(
+                    f"  {now - publisher.started:6.1f}s  published {publisher.published:,}/{len(records):,}"
+                    f"  handled {handled:,}  rated_usage rows {rows:,}/{distinct:,}"
+                    f"  ({(rows - last_rows) / (now - last_line):,.0f}/s)"
+                )
+                last_line, last_rows = now, rows
+            state = (publisher.published, handled, rows, int(publishing.done()))
+            if state != last_state:
+                last_state, last_move = state, now
+            elif now - last_move > STALL_SECONDS:
+                raise BenchError(
+                    f"the system stopped progressing for {STALL_SECONDS:.0f}s: published "
+                    f"{publisher.published:,}/{len(records):,}, handled by {rating.COMPONENT} {handled:,}, "
+                    f"rated_usage rows {rows:,}/{distinct:,}, "
+                    f"dead-lettered {handler.stats.dead_lettered - before[1]:,}, "
+                    f"offsets committed: {'yes' if committed else 'no'}"
+                )
+        cpu = _cpu_seconds() - cpu_before
+    finally:
+        if publishing is not None:
+            publishing.cancel()
+            await asyncio.gather(publishing, return_exceptions=True)
+        await admin.close()
+        await producer.stop()
+
+    emit("system: matching rated_usage rows to their publish moments ...")
+    rated = rejected = 0
+    latencies: list[float] = []
+    async with pool.acquire() as conn:
+        for row in await conn.fetch(
+            "SELECT usage_id, state, received_at FROM rated_usage WHERE usage_id = ANY($1::text[])",
+            list(publisher.sent_at),
+        ):
+            if row["state"] == "rated":
+                rated += 1
+            else:
+                rejected += 1
+            latencies.append((row["received_at"].timestamp() - publisher.sent_at[row["usage_id"]]) * 1000.0)
+
+    elapsed = done - publisher.started
+    figures: dict[str, float] = {
+        "publish_per_s": len(records) / max(publisher.finished - publisher.started, 1e-9),
+        "e2e_seconds": elapsed,
+        "e2e_per_s": len(records) / elapsed,
+        "e2e_distinct_per_s": distinct / elapsed,
+        "rated": float(rated),
+        "rejected": float(rejected),
+        "dead_lettered": float(handler.stats.dead_lettered - before[1]),
+        "seen_event_ids": float(handler.stats.duplicates - before[2]),
+        "batches": float(handler.stats.batches - batches_before),
+        "process_cpu_percent": 100.0 * cpu / elapsed,
+        "process_cpu_us_per_record": 1e6 * cpu / len(records),
+    }
+    figures.update({f"latency_{k}": v for k, v in Latencies.summary(latencies).items()})
+    return figures
+
+
+def usage_table(figures: dict[str, float]) -> list[str]:
+    """The side-by-side report of :func:`bench_usage`' figures."""
+
+    def row(label: str, per_s: float | None, prefix: str | None = None) -> str:
+        return _row(figures, label, per_s, prefix)
+
+    count, distinct = int(figures["count"]), int(figures["distinct"])
+    mode = "flood" if figures["rate"] == 0 else f"paced at {figures['rate']:,g}/s"
+    batches = int(figures["batches"])
+    return [
+        f"usage: {count:,} records ({distinct:,} distinct, {count - distinct:,} duplicates, "
+        f"{int(figures['strays']):,} for an unknown service), mode {mode}",
+        f"{'':<26}{'records/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}",
+        row("baseline produce", figures["baseline_produce_per_s"]),
+        row("baseline consume", figures["baseline_consume_per_s"]),
+        row("baseline decode", figures["baseline_decode_per_s"]),
+        row("usage published", figures["publish_per_s"]),
+        row("usage rating (e2e)", figures["e2e_per_s"], "latency"),
+        row("  distinct usage ids", figures["e2e_distinct_per_s"]),
+        f"{int(figures['rated']):,} rated, {int(figures['rejected']):,} rejected in "
+        f"{figures['e2e_seconds']:.2f}s, {int(figures['dead_lettered'])} dead-lettered, "
+        f"{int(figures['seen_event_ids']):,} skipped as seen event ids; "
+        f"{batches:,} batches ({count / max(batches, 1):,.0f} records each)",
+        f"this process used {figures['process_cpu_percent']:.0f}% of a core "
+        f"({figures['process_cpu_us_per_record']:,.0f} us CPU per record); "
+        f"peak RSS {figures['peak_rss_mb']:,.0f} MB",
+        "latency: publish to rated_usage.received_at, i.e. now() of the rating transaction "
+        "(when it began, not when it committed)",
+    ]
+
+
+async def bench_usage(
+    count: int, settings: Settings, *, rate: float | None = None, emit: Emit = print
+) -> dict[str, float]:
+    """Benchmark usage rating with ``count`` usage records: the bare client's baseline, then the
+    records through the running system, flooding (``rate=None``) or at ``rate`` records per
+    second. Prints a report through ``emit`` and returns its figures.
+
+    Uses the broker and database named by ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``, or
+    embedded throw-away ones. Raises :class:`BenchError` when the system stops progressing for
+    ``STALL_SECONDS``.
+
+    The figures: ``count``, ``distinct`` (usage ids), ``strays`` (records for an unknown
+    service), ``rate`` (0 for flood); ``baseline_produce_per_s``, ``baseline_consume_per_s``,
+    ``baseline_decode_per_s``; ``publish_per_s``; ``e2e_seconds``, ``e2e_per_s`` and
+    ``e2e_distinct_per_s`` (first publish until every offset is committed and every distinct
+    usage has its ``rated_usage`` row); ``latency_{p50,p95,p99,max}_ms`` (publish moment to
+    ``received_at``); ``rated``, ``rejected``, ``dead_lettered``, ``seen_event_ids`` (records
+    the consumer skipped as already processed events), ``batches``; ``process_cpu_percent`` and
+    ``process_cpu_us_per_record`` (this process, benchmark included, during the system run);
+    ``peak_rss_mb``.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if rate is not None and not rate > 0:
+        raise ValueError("rate must be positive (or None to flood)")
+    tag = uuid.uuid4().hex[:6]
+    service_ids = mediation.services_of(load_network(settings.network_file))
+    emit(f"encoding {count:,} usage records on {len(service_ids)} services ...")
+    records = usage_workload(count, service_ids)
+    figures: dict[str, float] = {
+        "count": float(count),
+        "distinct": float(sum(1 for r in records if r.first)),
+        "strays": float(sum(1 for r in records if r.stray and r.first)),
+        "rate": 0.0 if rate is None else float(rate),
+    }
+    async with infrastructure(settings, ephemeral=True) as endpoints:
+        emit("starting the system ...")
+        async with system(settings, endpoints, simulate=False) as running:
+            figures.update(await baseline(endpoints, records, settings, tag, emit, noun="usage records"))
+            pool = await db.create_pool(
+                endpoints.database_url, domain_databases(settings)["bss"], min_size=1, max_size=2
+            )
+            try:
+                figures.update(await through_rating(running, pool, records, rate, emit))
+            finally:
+                await pool.close()
+            figures["peak_rss_mb"] = peak_rss_mb()
+    for line in usage_table(figures):
         emit(line)
     return figures

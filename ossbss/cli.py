@@ -330,11 +330,65 @@ def probes_network(settings: Settings) -> dict[str, Any]:
     return network
 
 
-async def _bench(args: argparse.Namespace) -> int:
-    from ossbss.bench import BenchError, bench_alarms
+async def _billing_run(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime
 
+    from bss_consumers.billing import agents as billing
+    from bss_consumers.billing.run import BillRunError, bill_run, last_ended_period
+    from ossbss.app import domain_databases
+    from runtime import db
+    from runtime.bus import Bus, Outbox, OutboxRelay
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    settings = _settings()
     try:
-        await bench_alarms(args.count, _settings(), rate=args.rate, emit=_out)
+        period = (
+            date.fromisoformat(args.period)
+            if args.period
+            else last_ended_period(args.cycle, datetime.now(UTC).date())
+        )
+    except ValueError as exc:
+        raise UsageError(f"--period: {exc}") from None
+    endpoints = existing_endpoints(settings)
+    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["bss"], max_size=2)
+    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-billing")
+    await bus.start()
+    try:
+        _out(f"bill run: cycle {args.cycle}, period starting {period}")
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 50 == 0:
+                _out(f"  {done}/{total} accounts")
+
+        try:
+            result = await bill_run(
+                pool, Outbox(bus, billing.COMPONENT), args.cycle, period, progress=progress
+            )
+        except BillRunError as exc:
+            raise UsageError(str(exc)) from None
+        published = await OutboxRelay(pool, bus, "bss-outbox").drain_once()
+    finally:
+        await bus.stop()
+        await pool.close()
+    amounts = ", ".join(
+        f"{minor / 100:,.2f} {currency}" for currency, minor in sorted(result.billed_minor.items())
+    )
+    _out(
+        f"{result.issued} invoice(s) issued ({amounts or 'nothing'}), "
+        f"{result.already_invoiced} account(s) already invoiced, {result.accounts} in cycle {args.cycle}"
+    )
+    if not published:
+        _out("InvoiceIssued events are queued; the running system's outbox relay publishes them")
+    return 0
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    from ossbss.bench import BenchError, bench_alarms, bench_usage
+
+    run = bench_usage if args.action == "usage" else bench_alarms
+    try:
+        await run(args.count, _settings(), rate=args.rate, emit=_out)
     except BenchError as exc:
         raise UsageError(f"benchmark stalled: {exc}") from None
     return 0
@@ -393,12 +447,22 @@ def parser() -> argparse.ArgumentParser:
     probe.add_argument("action", choices=["raise", "clear"])
     probe.add_argument("resource", help="resource id from the network file, e.g. LINK-LON-MAN")
     probe.add_argument("--minor", action="store_true", help="the resource's non-service-affecting condition")
+    billing_cmd = sub.add_parser("billing", help="bill runs").add_subparsers(dest="action", required=True)
+    run = billing_cmd.add_parser("run", help="issue the invoices of one bill cycle and period")
+    run.add_argument("--cycle", type=int, required=True, help="bill cycle day (1-28)")
+    run.add_argument("--period", help="first day of the period, YYYY-MM-DD (default: the latest ended)")
+
     bench = sub.add_parser("bench", help="measure the system against a same-run baseline")
     bench_what = bench.add_subparsers(dest="action", required=True)
     alarms = bench_what.add_parser("alarms", help="alarm handling: throughput and alarm-to-ticket latency")
     alarms.add_argument("--count", type=int, default=20000, help="alarms to publish (default 20000)")
     alarms.add_argument(
         "--rate", type=float, default=None, help="alarms per second (default: as fast as possible)"
+    )
+    usage = bench_what.add_parser("usage", help="usage rating: throughput and usage-to-rated latency")
+    usage.add_argument("--count", type=int, default=200000, help="usage records to publish (default 200000)")
+    usage.add_argument(
+        "--rate", type=float, default=None, help="usage records per second (default: as fast as possible)"
     )
     return p
 
@@ -421,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_alarm_ack(args) if args.action == "ack" else _alarm_list(args))
         if args.command == "probe":
             return asyncio.run(_probe(args))
+        if args.command == "billing":
+            return asyncio.run(_billing_run(args))
         if args.command == "bench":
             return asyncio.run(_bench(args))
     except TopologyError as exc:

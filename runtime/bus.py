@@ -151,6 +151,21 @@ class OutboxRelay:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext('outbox-relay-' || current_schema()))")
 
+    async def drain_once(self) -> bool:
+        """Publish everything queued now, unless another relay holds this schema's outbox (it
+        will publish it). Returns whether this call did."""
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext('outbox-relay-' || current_schema()))"
+            ):
+                return False
+            try:
+                while await self._drain(conn) == self.batch:
+                    pass
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext('outbox-relay-' || current_schema()))")
+        return True
+
     async def _drain(self, conn: Connection) -> int:
         rows = await conn.fetch(
             "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self.batch

@@ -1,0 +1,1 @@
+"""Billing: SLA credits, bill runs and invoices (TMF678)."""

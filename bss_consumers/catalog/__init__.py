@@ -1,0 +1,1 @@
+"""Product catalog: offerings and their recurring prices."""
