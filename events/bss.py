@@ -41,6 +41,7 @@ class NotificationReason(StrEnum):
 
     SERVICE_OUTAGE = "serviceOutage"
     SERVICE_RESTORED = "serviceRestored"
+    INVOICE_OVERDUE = "invoiceOverdue"
 
 
 @register
@@ -53,11 +54,13 @@ class CustomerNotificationSent(EventPayload):
     notification_id: str = Field(description="Id of the notification.")
     customer_id: str = Field(description="Customer notified.")
     reason: NotificationReason = Field(description="What the notification is about.")
-    incident_id: str = Field(
-        description="The network incident (its root alarm): a customer hears once per incident."
+    incident_id: str | None = Field(
+        default=None,
+        description="For outages, the network incident (its root alarm): a customer hears once per incident.",
     )
-    service_id: str = Field(description="Service whose outage triggered the notification.")
-    outage_id: str = Field(description="Outage concerned.")
+    service_id: str | None = Field(default=None, description="Service whose outage triggered it, if any.")
+    outage_id: str | None = Field(default=None, description="Outage concerned, if any.")
+    invoice_id: str | None = Field(default=None, description="Overdue invoice concerned, if any.")
     channel: str = Field(description="Preferred contact channel used: email, sms, ...")
     sent_at: AwareDatetime = Field(description="When it was sent.")
 
@@ -119,4 +122,58 @@ class InvoiceIssued(EventPayload):
     tax_amount_minor: int = Field(ge=0, description="Tax, minor units.")
     tax_included_amount_minor: int = Field(ge=0, description="TMF678 taxIncludedAmount, minor units.")
     amount_due_minor: int = Field(ge=0, description="TMF678 amountDue, minor units.")
+    payment_due_date: date = Field(description="TMF678 paymentDueDate.")
     lines: tuple[InvoiceLine, ...] = Field(description="The invoice's lines.")
+
+
+@register
+class PaymentReceived(EventPayload):
+    """A payment reached the operator for a billing account (TMF676 payment)."""
+
+    event_type = "PaymentReceived"
+    key_field = "account_id"
+
+    payment_id: str = Field(min_length=1, max_length=128, description="Payment gateway's unique id.")
+    account_id: str = Field(min_length=1, description="Billing account paid for.")
+    amount_minor: int = Field(gt=0, description="Amount in minor units.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency.")
+    received_at: AwareDatetime = Field(description="When the payment was received.")
+    payment_method: str = Field(default="bankTransfer", description="How the customer paid.")
+
+
+class InvoiceState(StrEnum):
+    """TMF678 customer bill state, as payments move it."""
+
+    NEW = "new"
+    PARTIALLY_PAID = "partiallyPaid"
+    SETTLED = "settled"
+
+
+@register
+class PaymentApplied(EventPayload):
+    """Part or all of a payment settled (part of) an invoice."""
+
+    event_type = "PaymentApplied"
+    key_field = "account_id"
+
+    payment_id: str = Field(description="The payment.")
+    account_id: str = Field(description="Billing account.")
+    invoice_id: str = Field(description="Invoice the amount went to.")
+    amount_minor: int = Field(gt=0, description="Amount applied, minor units.")
+    invoice_state: InvoiceState = Field(description="The invoice's state after it.")
+    remaining_due_minor: int = Field(ge=0, description="What is still due on the invoice.")
+
+
+@register
+class InvoiceOverdueDetected(EventPayload):
+    """An invoice was not settled by its due date: the customer is to be reminded (dunning)."""
+
+    event_type = "InvoiceOverdueDetected"
+    key_field = "account_id"
+
+    invoice_id: str = Field(description="The overdue invoice.")
+    account_id: str = Field(description="Billing account.")
+    customer_id: str = Field(description="Customer to remind.")
+    payment_due_date: date = Field(description="When it was due.")
+    remaining_due_minor: int = Field(gt=0, description="What is still due, minor units.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency.")

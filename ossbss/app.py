@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -16,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 import bss_consumers
 import oss_consumers
 from bss_consumers.billing import agents as billing
+from bss_consumers.billing import gateway
 from bss_consumers.care import agents as care
 from bss_consumers.catalog.offerings import seed_offerings
 from bss_consumers.crm import seed as crm
@@ -215,6 +217,12 @@ async def system(
         for c in consumers:
             tasks.append(asyncio.create_task(supervise(c.component, c.run)))
         tasks.append(asyncio.create_task(supervise("housekeeping", lambda: _housekeeping(pools, settings))))
+        dunning_outbox = Outbox(bus, billing.COMPONENT)
+        tasks.append(
+            asyncio.create_task(
+                supervise("dunning", lambda: _dunning(pools["bss"], dunning_outbox, relays["bss"]))
+            )
+        )
         await sys_.ready()
         if simulator is not None:
             await simulator.resynchronize()
@@ -246,6 +254,18 @@ async def _housekeeping(pools: dict[str, asyncpg.Pool], settings: Settings, ever
         await asyncio.sleep(every)
 
 
+async def _dunning(pool: asyncpg.Pool, outbox: Outbox, relay: OutboxRelay, every: float = 60.0) -> None:
+    """Remind customers of invoices unpaid past their due date, once per invoice."""
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            overdue = await billing.dun_overdue(conn, datetime.now(UTC).date())
+            await outbox.add(conn, overdue)
+        if overdue:
+            log.info("overdue invoices", count=len(overdue))
+            relay.wake()
+        await asyncio.sleep(every)
+
+
 async def run_until_stopped(
     sys_: System, stop: asyncio.Event, emit: Callable[[str], None], duration: float | None = None
 ) -> None:
@@ -268,5 +288,5 @@ async def run_until_stopped(
         await offsets.stop()
 
 
-COMPONENT_MODULES = (probes, mediation, console, fault, inventory, crm, care, rating, billing)
+COMPONENT_MODULES = (probes, mediation, console, fault, inventory, crm, care, rating, billing, gateway)
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

@@ -383,6 +383,36 @@ async def _billing_run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _payment_record(args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from bss_consumers.billing import gateway
+    from runtime.bus import Bus
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    try:
+        minor = Decimal(args.amount) * 100
+    except InvalidOperation:
+        raise UsageError(f"--amount {args.amount!r} is not a number") from None
+    if minor != minor.to_integral_value() or minor <= 0:
+        raise UsageError(f"--amount {args.amount!r} must be positive with at most two decimals")
+    settings = _settings()
+    endpoints = existing_endpoints(settings, need_database=False)
+    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-payments")
+    await bus.start()
+    try:
+        payment = await gateway.record_payment(
+            bus.publisher(gateway.COMPONENT), args.account, int(minor), args.currency, args.payment_id
+        )
+    except ValidationError as exc:
+        raise UsageError(f"invalid payment: {exc.errors()[0]['msg']}") from None
+    finally:
+        await bus.stop()
+    _out(f"payment {payment.payment_id} of {args.amount} {args.currency} for {args.account} recorded")
+    return 0
+
+
 async def _bench(args: argparse.Namespace) -> int:
     from ossbss.bench import BenchError, bench_alarms, bench_usage
 
@@ -452,6 +482,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cycle", type=int, required=True, help="bill cycle day (1-28)")
     run.add_argument("--period", help="first day of the period, YYYY-MM-DD (default: the latest ended)")
 
+    payment = sub.add_parser("payment", help="payments").add_subparsers(dest="action", required=True)
+    record = payment.add_parser("record", help="record a payment received for an account")
+    record.add_argument("--account", required=True, help="billing account, e.g. ACC-0001")
+    record.add_argument("--amount", required=True, help="amount in the currency's units, e.g. 540.00")
+    record.add_argument("--currency", default="GBP", help="ISO 4217 currency (default GBP)")
+    record.add_argument("--payment-id", help="the gateway's payment id (default: a new one)")
+
     bench = sub.add_parser("bench", help="measure the system against a same-run baseline")
     bench_what = bench.add_subparsers(dest="action", required=True)
     alarms = bench_what.add_parser("alarms", help="alarm handling: throughput and alarm-to-ticket latency")
@@ -485,6 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_alarm_ack(args) if args.action == "ack" else _alarm_list(args))
         if args.command == "probe":
             return asyncio.run(_probe(args))
+        if args.command == "payment":
+            return asyncio.run(_payment_record(args))
         if args.command == "billing":
             return asyncio.run(_billing_run(args))
         if args.command == "bench":

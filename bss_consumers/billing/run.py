@@ -24,6 +24,12 @@ from runtime.bus import Outbox
 from runtime.db import Connection
 
 USAGE_NAMES = {"voice": "Voice calls", "data": "Data", "sms": "SMS"}
+PAYMENT_TERMS = timedelta(days=14)
+
+
+def due_date(bill_date: datetime) -> date:
+    """When an invoice issued at ``bill_date`` must be paid."""
+    return (bill_date + PAYMENT_TERMS).date()
 
 
 class BillRunError(ValueError):
@@ -122,8 +128,8 @@ async def _invoice_account(
     await conn.execute(
         """
         INSERT INTO invoices (id, bill_number, account_id, period_start, period_end, bill_date, currency,
-                              tax_excluded_minor, tax_minor, tax_included_minor)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                              tax_excluded_minor, tax_minor, tax_included_minor, payment_due_date)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """,
         invoice_id,
         bill_number,
@@ -135,6 +141,7 @@ async def _invoice_account(
         total.tax_excluded_minor,
         total.tax_minor,
         total.tax_included_minor,
+        due_date(bill_date),
     )
     await conn.executemany(
         "INSERT INTO invoice_lines (invoice_id, line_no, kind, description, amount_minor) VALUES ($1, $2, $3, $4, $5)",
@@ -248,6 +255,7 @@ def _issued(
             tax_amount_minor=total.tax_minor,
             tax_included_amount_minor=total.tax_included_minor,
             amount_due_minor=total.tax_included_minor,
+            payment_due_date=due_date(bill_date),
             lines=tuple(
                 InvoiceLine(
                     line_no=n,

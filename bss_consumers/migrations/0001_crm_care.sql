@@ -17,16 +17,18 @@ CREATE TABLE customer_services (
 );
 CREATE INDEX customer_services_by_customer ON customer_services (customer_id);
 
--- Care: one notification per customer, incident and reason, whatever is redelivered and however
--- many of the customer's services the incident takes down.
+-- Care: one notification per customer, subject and reason, whatever is redelivered and however
+-- many of the customer's services one incident takes down. The subject is the incident (its root
+-- alarm) for outages, the invoice for payment reminders.
 CREATE TABLE notifications (
     id          text PRIMARY KEY,
     customer_id text NOT NULL REFERENCES customers (id),
-    incident_id text NOT NULL,
-    outage_id   text NOT NULL,
-    service_id  text NOT NULL,
+    subject_id  text NOT NULL,
+    outage_id   text,
+    service_id  text,
+    invoice_id  text,
     reason      text NOT NULL,
     channel     text NOT NULL,
     sent_at     timestamptz NOT NULL,
-    UNIQUE (incident_id, customer_id, reason)
+    UNIQUE (subject_id, customer_id, reason)
 );

@@ -35,12 +35,14 @@ CREATE TABLE invoices (
     period_start        date NOT NULL,
     period_end          date NOT NULL,
     bill_date           timestamptz NOT NULL,
+    payment_due_date    date NOT NULL,
     currency            text NOT NULL,
     tax_excluded_minor  bigint NOT NULL,
     tax_minor           bigint NOT NULL,
     tax_included_minor  bigint NOT NULL,
     paid_minor          bigint NOT NULL DEFAULT 0,
     state               text NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'partiallyPaid', 'settled')),
+    dunned_at           timestamptz,
     UNIQUE (account_id, period_start),
     CHECK (tax_included_minor = tax_excluded_minor + tax_minor)
 );
@@ -58,14 +60,30 @@ CREATE TABLE invoice_lines (
 ALTER TABLE rated_usage ADD COLUMN invoice_id text;
 CREATE INDEX rated_usage_unbilled ON rated_usage (account_id) WHERE state = 'rated' AND invoice_id IS NULL;
 
--- Issued invoices never change: only payment columns may move.
+-- Payments received, and how much of each went to which invoice.
+CREATE TABLE payments (
+    id           text PRIMARY KEY,
+    account_id   text NOT NULL REFERENCES accounts (id),
+    amount_minor bigint NOT NULL CHECK (amount_minor > 0),
+    currency     text NOT NULL,
+    received_at  timestamptz NOT NULL,
+    unapplied_minor bigint NOT NULL CHECK (unapplied_minor >= 0)
+);
+CREATE TABLE payment_allocations (
+    payment_id   text NOT NULL REFERENCES payments (id),
+    invoice_id   text NOT NULL REFERENCES invoices (id),
+    amount_minor bigint NOT NULL CHECK (amount_minor > 0),
+    PRIMARY KEY (payment_id, invoice_id)
+);
+
+-- Issued invoices never change: only payment and dunning columns may move.
 CREATE FUNCTION invoices_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF (NEW.id, NEW.bill_number, NEW.account_id, NEW.period_start, NEW.period_end, NEW.bill_date,
-        NEW.currency, NEW.tax_excluded_minor, NEW.tax_minor, NEW.tax_included_minor)
+        NEW.payment_due_date, NEW.currency, NEW.tax_excluded_minor, NEW.tax_minor, NEW.tax_included_minor)
        IS DISTINCT FROM
        (OLD.id, OLD.bill_number, OLD.account_id, OLD.period_start, OLD.period_end, OLD.bill_date,
-        OLD.currency, OLD.tax_excluded_minor, OLD.tax_minor, OLD.tax_included_minor) THEN
+        OLD.payment_due_date, OLD.currency, OLD.tax_excluded_minor, OLD.tax_minor, OLD.tax_included_minor) THEN
         RAISE EXCEPTION 'invoice % is issued and cannot change', OLD.id;
     END IF;
     RETURN NEW;

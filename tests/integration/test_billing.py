@@ -178,3 +178,66 @@ async def test_a_period_that_has_not_ended_is_refused(
         await bill_run(pool, outbox, CYCLE, date(2026, 11, 17), today=TODAY)
     with pytest.raises(BillRunError, match="starts on day 17"):
         await bill_run(pool, outbox, CYCLE, date(2026, 11, 1), today=TODAY)
+
+
+async def test_payments_settle_invoices_and_overdue_ones_are_reminded_once(
+    bss: tuple[asyncpg.Pool, str], settings: Settings
+) -> None:
+    from bss_consumers.care import agents as care
+    from events.bss import PaymentReceived
+
+    pool, tag = bss
+    outbox = Outbox(Bus("127.0.0.1:1", Topology.load(settings.topology_path)), billing.COMPONENT)
+    await bill_run(pool, outbox, CYCLE, PERIOD, today=TODAY)
+    [invoice] = await invoices_of(pool, tag)
+    due = invoice["tax_included_minor"]
+
+    # Unpaid past its due date (14 days after the bill date): dunned once, the customer reminded once.
+    async with pool.acquire() as conn, conn.transaction():
+        overdue = await billing.dun_overdue(conn, date(2027, 1, 31))
+        again = await billing.dun_overdue(conn, date(2027, 1, 31))
+        mine = [e for e in overdue if e.data.account_id == f"ACC-{tag}"]  # type: ignore[attr-defined]
+        assert len(mine) == 1 and not [e for e in again if e.data.account_id == f"ACC-{tag}"]  # type: ignore[attr-defined]
+        reminders = [*await care.handle(conn, mine[0]), *await care.handle(conn, mine[0])]
+    assert [(n.data.customer_id, n.data.reason.value) for n in reminders] == [
+        (f"CUST-{tag}", "invoiceOverdue")
+    ]  # type: ignore[attr-defined]
+
+    def paid(amount: int, payment_id: str) -> object:
+        return new_event(
+            PaymentReceived(
+                payment_id=payment_id,
+                account_id=f"ACC-{tag}",
+                amount_minor=amount,
+                currency="GBP",
+                received_at=datetime.now(UTC),
+            ),
+            source="/bss/payment-gateway",
+        )
+
+    async with pool.acquire() as conn, conn.transaction():
+        first = await billing.handle(conn, paid(1_000, f"PAY-{tag}-1"))  # type: ignore[arg-type]
+        replay = await billing.handle(conn, paid(1_000, f"PAY-{tag}-1"))  # type: ignore[arg-type]
+        rest = await billing.handle(conn, paid(due - 1_000 + 50, f"PAY-{tag}-2"))  # type: ignore[arg-type]
+        state = await conn.fetchrow("SELECT state, paid_minor FROM invoices WHERE id = $1", invoice["id"])
+        left_over = await conn.fetchval("SELECT unapplied_minor FROM payments WHERE id = $1", f"PAY-{tag}-2")
+    assert [e.data.invoice_state.value for e in first] == ["partiallyPaid"]  # type: ignore[attr-defined]
+    assert replay == []
+    assert [e.data.invoice_state.value for e in rest] == ["settled"]  # type: ignore[attr-defined]
+    assert (state["state"], state["paid_minor"], left_over) == ("settled", due, 50)
+
+    async with pool.acquire() as conn, conn.transaction():
+        from runtime.consumer import Rejected
+
+        with pytest.raises(Rejected, match="billed in GBP"):
+            wrong = new_event(
+                PaymentReceived(
+                    payment_id=f"PAY-{tag}-3",
+                    account_id=f"ACC-{tag}",
+                    amount_minor=5,
+                    currency="EUR",
+                    received_at=datetime.now(UTC),
+                ),
+                source="/bss/payment-gateway",
+            )
+            await billing.handle(conn, wrong)
