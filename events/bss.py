@@ -177,3 +177,74 @@ class InvoiceOverdueDetected(EventPayload):
     payment_due_date: date = Field(description="When it was due.")
     remaining_due_minor: int = Field(gt=0, description="What is still due, minor units.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency.")
+
+
+class ProductOrderState(StrEnum):
+    """TMF622 product order state."""
+
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    PENDING = "pending"
+    HELD = "held"
+    IN_PROGRESS = "inProgress"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PARTIAL = "partial"
+    ASSESSING_CANCELLATION = "assessingCancellation"
+    PENDING_CANCELLATION = "pendingCancellation"
+
+
+@register
+class ProductOrderRequested(EventPayload):
+    """A customer asks for a product offering between two sites (a sales channel's request)."""
+
+    event_type = "ProductOrderRequested"
+    key_field = "order_id"
+
+    order_id: str = Field(min_length=1, max_length=64, description="TMF622 id, chosen by the channel.")
+    customer_id: str = Field(min_length=1, description="Customer ordering.")
+    offering_id: str = Field(min_length=1, description="Product offering ordered.")
+    a_site_id: str = Field(min_length=1, description="Site where the service starts.")
+    z_site_id: str = Field(min_length=1, description="Site where the service ends.")
+    requested_at: AwareDatetime = Field(description="When the customer ordered.")
+
+
+@register
+class ProductOrderCancellationRequested(EventPayload):
+    """A customer asks to cancel an order before it is completed (TMF622 cancelProductOrder)."""
+
+    event_type = "ProductOrderCancellationRequested"
+    key_field = "order_id"
+
+    order_id: str = Field(min_length=1, description="Order to cancel.")
+    cancellation_reason: str = Field(default="", max_length=500, description="Why, in the customer's words.")
+
+
+@register
+class ProductOrderStateChanged(EventPayload):
+    """A product order moved to another TMF622 state."""
+
+    event_type = "ProductOrderStateChanged"
+    key_field = "order_id"
+
+    order_id: str = Field(description="TMF622 id.")
+    customer_id: str = Field(description="Customer who ordered.")
+    offering_id: str = Field(description="Product offering ordered.")
+    state: ProductOrderState = Field(description="TMF622 state now.")
+    service_id: str | None = Field(default=None, description="Service being provided, once known.")
+    reason: str | None = Field(default=None, description="Why it failed or was rejected, for the customer.")
+
+
+@register
+class ServiceProvisioningRequested(EventPayload):
+    """BSS asks OSS to provide a service for an order (TMF641 service order)."""
+
+    event_type = "ServiceProvisioningRequested"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 id of the service to provide.")
+    order_id: str = Field(description="The product order behind it.")
+    service_name: str = Field(description="What the service is, e.g. 'Business Fibre 1G LON-MAN'.")
+    a_site_id: str = Field(description="Site where the service starts.")
+    z_site_id: str = Field(description="Site where the service ends.")

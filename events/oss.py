@@ -180,3 +180,37 @@ class ServiceRestored(EventPayload):
     restored_at: AwareDatetime = Field(description="When the service was up again.")
     duration_seconds: float = Field(ge=0, description="Length of the outage.")
     customer_ids: tuple[str, ...] = Field(description="Customers holding the service.")
+
+
+class ActivationFailure(StrEnum):
+    """Why OSS could not provide a service, in terms a BSS user can act on."""
+
+    NO_CAPACITY = "noCapacity"
+    NO_PATH = "noPath"
+    INVALID_REQUEST = "invalidRequest"
+
+
+@register
+class ServiceActivated(EventPayload):
+    """OSS placed a requested service on the network and it is active (TMF638 state active)."""
+
+    event_type = "ServiceActivated"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 id.")
+    order_id: str = Field(description="The order that asked for it.")
+    resource_ids: tuple[str, ...] = Field(description="Nodes and links the service runs over, in order.")
+    activated_at: AwareDatetime = Field(description="When it became active.")
+
+
+@register
+class ServiceActivationFailed(EventPayload):
+    """OSS could not provide a requested service."""
+
+    event_type = "ServiceActivationFailed"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 id.")
+    order_id: str = Field(description="The order that asked for it.")
+    failure: ActivationFailure = Field(description="Kind of failure.")
+    reason: str = Field(description="What went wrong, for a BSS user to act on.")

@@ -21,6 +21,8 @@ from bss_consumers.billing import gateway
 from bss_consumers.care import agents as care
 from bss_consumers.catalog.offerings import seed_offerings
 from bss_consumers.crm import seed as crm
+from bss_consumers.ordering import agents as ordering
+from bss_consumers.ordering import portal
 from bss_consumers.rating import agents as rating
 from bss_consumers.rating.tariff import demo_plans
 from oss_consumers.fault import agents as fault
@@ -198,6 +200,7 @@ async def system(
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
             consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss"),
             consumer(billing.COMPONENT, per_event(billing.handle), "bss"),
+            consumer(ordering.COMPONENT, per_event(ordering.handle), "bss"),
         ]
         simulator = None
         if simulate:
@@ -288,5 +291,18 @@ async def run_until_stopped(
         await offsets.stop()
 
 
-COMPONENT_MODULES = (probes, mediation, console, fault, inventory, crm, care, rating, billing, gateway)
+COMPONENT_MODULES = (
+    probes,
+    mediation,
+    console,
+    fault,
+    inventory,
+    crm,
+    care,
+    rating,
+    billing,
+    gateway,
+    ordering,
+    portal,
+)
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

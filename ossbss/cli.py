@@ -413,6 +413,61 @@ async def _payment_record(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _order(args: argparse.Namespace) -> int:
+    from bss_consumers.ordering import portal
+    from runtime.bus import Bus
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    settings = _settings()
+    if args.action == "list":
+        return await _order_list(args, settings)
+    endpoints = existing_endpoints(settings, need_database=False)
+    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-orders")
+    await bus.start()
+    try:
+        publisher = bus.publisher(portal.COMPONENT)
+        if args.action == "place":
+            order = await portal.place_order(
+                publisher, args.customer, args.offering, args.a_site, args.z_site
+            )
+            _out(
+                f"order {order.order_id} placed: {args.offering} for {args.customer}, {args.a_site} to {args.z_site}"
+            )
+            _out("follow it with: ossbss order list, or ossbss tail bss.product-orders")
+        else:
+            await portal.cancel_order(publisher, args.order_id, args.reason)
+            _out(f"cancellation of {args.order_id} requested")
+    except ValidationError as exc:
+        raise UsageError(f"invalid order: {exc.errors()[0]['msg']}") from None
+    finally:
+        await bus.stop()
+    return 0
+
+
+async def _order_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ossbss.app import domain_databases
+    from runtime import db
+    from runtime.infra import existing_endpoints
+
+    endpoints = existing_endpoints(settings)
+    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["bss"], max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM product_orders ORDER BY requested_at DESC LIMIT $1", args.limit
+            )
+    finally:
+        await pool.close()
+    for r in rows:
+        _out(
+            f"{r['id']:<14} {r['state']:<11} {r['customer_id']:<10} {r['offering_id']:<13} "
+            f"{r['a_site_id']}-{r['z_site_id']:<10} {r['service_id'] or '':<18} {r['reason'] or ''}"
+        )
+    _out(f"{len(rows)} order(s)")
+    return 0
+
+
 async def _bench(args: argparse.Namespace) -> int:
     from ossbss.bench import BenchError, bench_alarms, bench_usage
 
@@ -489,6 +544,20 @@ def parser() -> argparse.ArgumentParser:
     record.add_argument("--currency", default="GBP", help="ISO 4217 currency (default GBP)")
     record.add_argument("--payment-id", help="the gateway's payment id (default: a new one)")
 
+    order = sub.add_parser("order", help="product orders (TMF622)").add_subparsers(
+        dest="action", required=True
+    )
+    place = order.add_parser("place", help="order a product offering between two sites")
+    place.add_argument("--customer", required=True, help="customer id, e.g. CUST-0001")
+    place.add_argument("--offering", required=True, help="product offering id, e.g. PO-FIBRE-1G")
+    place.add_argument("--from", dest="a_site", required=True, help="A-end site, e.g. SITE-LON")
+    place.add_argument("--to", dest="z_site", required=True, help="Z-end site, e.g. SITE-MAN")
+    cancel = order.add_parser("cancel", help="cancel an order that is not completed yet")
+    cancel.add_argument("order_id")
+    cancel.add_argument("--reason", default="", help="why")
+    olist = order.add_parser("list", help="recent orders and their states")
+    olist.add_argument("--limit", type=int, default=20)
+
     bench = sub.add_parser("bench", help="measure the system against a same-run baseline")
     bench_what = bench.add_subparsers(dest="action", required=True)
     alarms = bench_what.add_parser("alarms", help="alarm handling: throughput and alarm-to-ticket latency")
@@ -522,6 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_alarm_ack(args) if args.action == "ack" else _alarm_list(args))
         if args.command == "probe":
             return asyncio.run(_probe(args))
+        if args.command == "order":
+            return asyncio.run(_order(args))
         if args.command == "payment":
             return asyncio.run(_payment_record(args))
         if args.command == "billing":

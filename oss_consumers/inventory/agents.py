@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from events import Envelope, EventPayload
-from events.bss import CustomerServiceAssigned
+from events.bss import CustomerServiceAssigned, ServiceProvisioningRequested
+from events.oss import ServiceActivated, ServiceActivationFailed
+from oss_consumers.inventory.provisioning import provision
 from runtime.consumer import Rejected
 from runtime.db import Connection
 
 COMPONENT = "oss-inventory"
-HANDLES = (CustomerServiceAssigned,)
-PUBLISHES = ()
+HANDLES = (CustomerServiceAssigned, ServiceProvisioningRequested)
+PUBLISHES = (ServiceActivated, ServiceActivationFailed)
 
 
 async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
@@ -35,4 +37,6 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
             event.time,
         )
         return []
+    if isinstance(data, ServiceProvisioningRequested):
+        return await provision(conn, event, data)
     raise Rejected(f"{COMPONENT} does not handle {event.type}")

@@ -30,7 +30,17 @@ from tests.conftest import eventually
 
 OSSBSS = str(Path(sys.executable).parent / "ossbss")
 LINK = "LINK-LON-MAN"
-WATCHED = ["oss.alarms", "oss.trouble-tickets", "oss.service-health", "bss.notifications", "dlq.oss-fault"]
+WATCHED = [
+    "oss.alarms",
+    "oss.trouble-tickets",
+    "oss.service-health",
+    "bss.notifications",
+    "dlq.oss-fault",
+    "bss.product-orders",
+    "oss.service-inventory",
+    "bss.customer-services",
+    "bss.credits",
+]
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Ordering: product orders (TMF622), provisioning requests to OSS, completion and fallout."""

@@ -1,0 +1,138 @@
+"""Provisioning: place a requested service on a path through the network, or say why not.
+
+The path is the shortest (fewest hops) from a node of the A site to a node of the Z site over
+links whose ends and the link itself are enabled; it holds the nodes and links in order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from events import Envelope, EventPayload, new_event
+from events.bss import ServiceProvisioningRequested
+from events.oss import ActivationFailure, ServiceActivated, ServiceActivationFailed
+from runtime.db import Connection
+
+SOURCE = "/oss/inventory"
+
+
+def shortest_path(
+    a_nodes: Sequence[str], z_nodes: Sequence[str], links: Sequence[tuple[str, str, str]]
+) -> list[str] | None:
+    """Nodes and links from any of ``a_nodes`` to any of ``z_nodes``; None when unreachable.
+
+    ``links`` are ``(link_id, a_end, z_end)``, usable both ways.
+    """
+    adjacent: dict[str, list[tuple[str, str]]] = {}
+    for link_id, a, z in links:
+        adjacent.setdefault(a, []).append((link_id, z))
+        adjacent.setdefault(z, []).append((link_id, a))
+    goals = set(z_nodes)
+    previous: dict[str, tuple[str, str] | None] = {}
+    queue: deque[str] = deque()
+    for node in sorted(a_nodes):
+        previous[node] = None
+        queue.append(node)
+    while queue:
+        node = queue.popleft()
+        if node in goals:
+            path = [node]
+            step = previous[node]
+            while step is not None:
+                link_id, before = step
+                path[:0] = [before, link_id]
+                step = previous[before]
+            return path
+        for link_id, neighbour in sorted(adjacent.get(node, ())):
+            if neighbour not in previous:
+                previous[neighbour] = (link_id, node)
+                queue.append(neighbour)
+    return None
+
+
+async def provision(
+    conn: Connection, cause: Envelope[EventPayload], request: ServiceProvisioningRequested
+) -> list[Envelope[EventPayload]]:
+    """Activate the requested service on a path, or report why it cannot be."""
+    existing = await conn.fetchrow("SELECT state FROM services WHERE id = $1", request.service_id)
+    if existing is not None:
+        return []  # provided already: a repeated request changes nothing
+    sites = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM resources WHERE resource_type = 'site' AND id = ANY($1::text[])",
+            [request.a_site_id, request.z_site_id],
+        )
+    }
+    unknown = [s for s in (request.a_site_id, request.z_site_id) if s not in sites]
+    if unknown:
+        return [_failed(cause, request, ActivationFailure.INVALID_REQUEST, f"unknown site {unknown[0]}")]
+    nodes = await conn.fetch(
+        "SELECT id, site_id FROM resources WHERE resource_type = 'node' AND operational_state = 'enable'"
+    )
+    links = await conn.fetch(
+        """
+        SELECT l.id, l.a_end, l.z_end FROM resources l
+        WHERE l.resource_type = 'link' AND l.operational_state = 'enable'
+          AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.alarmed_object_id = l.id
+                          AND a.state <> 'cleared' AND a.service_affecting)
+        """
+    )
+    path = shortest_path(
+        [n["id"] for n in nodes if n["site_id"] == request.a_site_id],
+        [n["id"] for n in nodes if n["site_id"] == request.z_site_id],
+        [(link["id"], link["a_end"], link["z_end"]) for link in links],
+    )
+    if path is None:
+        return [
+            _failed(
+                cause,
+                request,
+                ActivationFailure.NO_PATH,
+                f"no working path between {request.a_site_id} and {request.z_site_id}",
+            )
+        ]
+    now = datetime.now(UTC)
+    await conn.execute(
+        "INSERT INTO services (id, name, state, order_id, a_site_id, z_site_id) VALUES ($1, $2, 'active', $3, $4, $5)",
+        request.service_id,
+        request.service_name,
+        request.order_id,
+        request.a_site_id,
+        request.z_site_id,
+    )
+    await conn.executemany(
+        "INSERT INTO service_resources (service_id, resource_id) VALUES ($1, $2)",
+        [(request.service_id, r) for r in path],
+    )
+    return [
+        new_event(
+            ServiceActivated(
+                service_id=request.service_id,
+                order_id=request.order_id,
+                resource_ids=tuple(path),
+                activated_at=now,
+            ),
+            source=SOURCE,
+            subject=request.service_id,
+            cause=cause,
+        )
+    ]
+
+
+def _failed(
+    cause: Envelope[EventPayload],
+    request: ServiceProvisioningRequested,
+    failure: ActivationFailure,
+    reason: str,
+) -> Envelope[EventPayload]:
+    return new_event(
+        ServiceActivationFailed(
+            service_id=request.service_id, order_id=request.order_id, failure=failure, reason=reason
+        ),
+        source=SOURCE,
+        subject=request.service_id,
+        cause=cause,
+    )

@@ -1,0 +1,120 @@
+"""Loop 2 through the running system: an order placed with the ``ossbss`` command is validated
+by BSS, provisioned by OSS on a working path, completed, and its service assigned to the customer
+(which OSS learns); an order OSS cannot provide fails with OSS's reason."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import eventually
+from tests.e2e.test_fault_to_notification import Running, running  # noqa: F401
+
+
+def _order_id(placed: str) -> str:
+    return placed.split()[1]
+
+
+async def test_order_is_provisioned_completed_and_assigned(running: Running) -> None:  # noqa: F811
+    order_id = _order_id(
+        running.cli(
+            "order",
+            "place",
+            "--customer",
+            "CUST-0001",
+            "--offering",
+            "PO-FIBRE-1G",
+            "--from",
+            "SITE-LON",
+            "--to",
+            "SITE-MAN",
+        )
+    )
+
+    async def completed() -> bool:
+        return any(
+            o.order_id == order_id and o.state.value == "completed"
+            for o in running.of("ProductOrderStateChanged")
+        )
+
+    await eventually(completed, timeout=30, what=lambda: f"order completed; seen {running.summary()}")
+    states = [o.state.value for o in running.of("ProductOrderStateChanged") if o.order_id == order_id]
+    assert states == ["acknowledged", "inProgress", "completed"]
+    [activated] = [a for a in running.of("ServiceActivated") if a.order_id == order_id]
+    assert activated.resource_ids[0].startswith("NODE-LON") and activated.resource_ids[-1].startswith(
+        "NODE-MAN"
+    )
+    assert any(
+        a.service_id == activated.service_id and a.customer_id == "CUST-0001"
+        for a in running.of("CustomerServiceAssigned")
+    )
+    assert f"{order_id} completed" in " ".join(running.cli("order", "list").split())
+
+
+async def test_orders_oss_cannot_provide_fail_with_the_reason(running: Running) -> None:  # noqa: F811
+    # Birmingham's two backbone links are down: there is no working path to it.
+    running.cli("probe", "raise", "LINK-LDS-BHM")
+    running.cli("probe", "raise", "LINK-BHM-LON")
+
+    async def links_down() -> bool:
+        return len(running.of("TroubleTicketCreated")) == 2
+
+    await eventually(links_down, timeout=30, what="two link alarms")
+    no_path = _order_id(
+        running.cli(
+            "order",
+            "place",
+            "--customer",
+            "CUST-0002",
+            "--offering",
+            "PO-SIP-30",
+            "--from",
+            "SITE-LON",
+            "--to",
+            "SITE-BHM",
+        )
+    )
+    nowhere = _order_id(
+        running.cli(
+            "order",
+            "place",
+            "--customer",
+            "CUST-0002",
+            "--offering",
+            "PO-SIP-30",
+            "--from",
+            "SITE-LON",
+            "--to",
+            "SITE-MARS",
+        )
+    )
+    rejected = _order_id(
+        running.cli(
+            "order",
+            "place",
+            "--customer",
+            "CUST-9999",
+            "--offering",
+            "PO-SIP-30",
+            "--from",
+            "SITE-LON",
+            "--to",
+            "SITE-MAN",
+        )
+    )
+
+    def final(order_id: str) -> tuple[str, str | None] | None:
+        found = [o for o in running.of("ProductOrderStateChanged") if o.order_id == order_id]
+        return (
+            (found[-1].state.value, found[-1].reason)
+            if found and found[-1].state.value in ("failed", "rejected")
+            else None
+        )
+
+    async def all_final() -> bool:
+        return all(final(o) for o in (no_path, nowhere, rejected))
+
+    await eventually(all_final, timeout=30, what=lambda: f"failed orders; seen {running.summary()}")
+    assert final(no_path) == ("failed", "noPath: no working path between SITE-LON and SITE-BHM")
+    assert final(nowhere) == ("failed", "invalidRequest: unknown site SITE-MARS")
+    assert final(rejected) == ("rejected", "unknown customer CUST-9999")
+    assert json.dumps(final(no_path))  # the reason is kept for the customer
