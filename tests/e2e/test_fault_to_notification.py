@@ -81,7 +81,9 @@ def expected_impact() -> tuple[set[str], set[str]]:
     return services, holders
 
 
-async def _watch(running: Running, stop: asyncio.Event) -> None:
+async def _watch(running: Running, stop: asyncio.Event, ready: asyncio.Event) -> None:
+    """Collect every event published on the watched topics from now on (the broker is shared by
+    the whole session: earlier tests' events are not this test's)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=running.endpoints.bootstrap_servers, enable_auto_commit=False
     )
@@ -90,7 +92,9 @@ async def _watch(running: Running, stop: asyncio.Event) -> None:
         await consumer.topics()
         parts = [TopicPartition(t, p) for t in WATCHED for p in consumer.partitions_for_topic(t) or ()]
         consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+        for tp, offset in (await consumer.end_offsets(parts)).items():
+            consumer.seek(tp, offset)
+        ready.set()
         while not stop.is_set():
             for records in (await consumer.getmany(timeout_ms=100)).values():
                 for r in records:
@@ -131,7 +135,9 @@ async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running
     assert line.startswith("ossbss is up"), line + (tmp_path / "up.log").read_text()[-3000:]
     run = Running(env, process, Endpoints(endpoints.bootstrap_servers, database_url, False, False))
     stop = asyncio.Event()
-    watcher = run.watcher = asyncio.create_task(_watch(run, stop))
+    watching = asyncio.Event()
+    watcher = run.watcher = asyncio.create_task(_watch(run, stop, watching))
+    await asyncio.wait_for(watching.wait(), timeout=30)
     try:
         yield run
     finally:
