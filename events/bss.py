@@ -102,6 +102,7 @@ class InvoiceLine(BaseModel):
     kind: InvoiceLineKind = Field(description="recurring, usage or credit.")
     description: str = Field(description="What the line is for.")
     amount_minor: int = Field(description="Tax-excluded amount in minor units; credits are negative.")
+    offering_id: str | None = Field(default=None, description="Product offering a recurring line is for.")
 
 
 @register

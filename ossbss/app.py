@@ -25,6 +25,7 @@ from bss_consumers.ordering import agents as ordering
 from bss_consumers.ordering import portal
 from bss_consumers.rating import agents as rating
 from bss_consumers.rating.tariff import demo_plans
+from bss_consumers.sales import agents as sales
 from oss_consumers.fault import agents as fault
 from oss_consumers.fault import console
 from oss_consumers.fault import store as fault_store
@@ -201,6 +202,7 @@ async def system(
             consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss"),
             consumer(billing.COMPONENT, per_event(billing.handle), "bss"),
             consumer(ordering.COMPONENT, per_event(ordering.handle), "bss"),
+            consumer(sales.COMPONENT, per_event(sales.handle), "bss"),
         ]
         simulator = None
         if simulate:
@@ -304,5 +306,6 @@ COMPONENT_MODULES = (
     gateway,
     ordering,
     portal,
+    sales,
 )
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

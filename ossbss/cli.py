@@ -468,6 +468,34 @@ async def _order_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _sales_report(args: argparse.Namespace) -> int:
+    from bss_consumers.sales import agents as sales
+    from ossbss.app import domain_databases
+    from runtime import db
+    from runtime.infra import existing_endpoints
+
+    settings = _settings()
+    endpoints = existing_endpoints(settings)
+    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["bss"], max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            rows = await sales.report(conn, args.days)
+    finally:
+        await pool.close()
+    _out(
+        f"{'day':<10}  {'product':<14} {'placed':>6} {'completed':>9} {'failed':>6} {'cancelled':>9} {'revenue':>14}"
+    )
+    for r in rows:
+        revenue = f"{int(str(r['revenue'])) / 100:,.2f} {r['currency'] or ''}".strip()
+        _out(
+            f"{r['day']!s:<10}  {r['offering_id']!s:<14} {r['placed']!s:>6} {r['completed']!s:>9} "
+            f"{r['failed']!s:>6} {r['cancelled']!s:>9} {revenue:>14}"
+        )
+    if not rows:
+        _out(f"no sales in the last {args.days} day(s)")
+    return 0
+
+
 async def _bench(args: argparse.Namespace) -> int:
     from ossbss.bench import BenchError, bench_alarms, bench_usage
 
@@ -558,6 +586,10 @@ def parser() -> argparse.ArgumentParser:
     olist = order.add_parser("list", help="recent orders and their states")
     olist.add_argument("--limit", type=int, default=20)
 
+    sales_cmd = sub.add_parser("sales", help="sales figures").add_subparsers(dest="action", required=True)
+    sales_report = sales_cmd.add_parser("report", help="orders and revenue by product and day")
+    sales_report.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
+
     bench = sub.add_parser("bench", help="measure the system against a same-run baseline")
     bench_what = bench.add_subparsers(dest="action", required=True)
     alarms = bench_what.add_parser("alarms", help="alarm handling: throughput and alarm-to-ticket latency")
@@ -593,6 +625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_probe(args))
         if args.command == "order":
             return asyncio.run(_order(args))
+        if args.command == "sales":
+            return asyncio.run(_sales_report(args))
         if args.command == "payment":
             return asyncio.run(_payment_record(args))
         if args.command == "billing":

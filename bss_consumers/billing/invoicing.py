@@ -50,6 +50,7 @@ class Line:
     kind: str  # recurring, usage, credit
     description: str
     amount_minor: int
+    offering_id: str | None = None  # the product a recurring line charges for
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def totals(lines: list[Line], tax_rate: Fraction = TAX_RATE) -> Totals:
         applied = max(line.amount_minor, -room)
         room += applied
         if applied != line.amount_minor:
-            line = Line("credit", f"{line.description} (capped at the charges)", applied)
+            line = Line("credit", f"{line.description} (capped at the charges)", applied, line.offering_id)
         kept.append(line)
     excluded = sum(line.amount_minor for line in kept)
     tax = round_minor(excluded * tax_rate)

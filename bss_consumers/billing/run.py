@@ -144,9 +144,10 @@ async def _invoice_account(
         due_date(bill_date),
     )
     await conn.executemany(
-        "INSERT INTO invoice_lines (invoice_id, line_no, kind, description, amount_minor) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO invoice_lines (invoice_id, line_no, kind, description, amount_minor, offering_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         [
-            (invoice_id, n, line.kind, line.description, line.amount_minor)
+            (invoice_id, n, line.kind, line.description, line.amount_minor, line.offering_id)
             for n, line in enumerate(total.lines, 1)
         ],
     )
@@ -164,7 +165,7 @@ async def _invoice_account(
 async def _recurring(conn: Connection, customer_id: str, currency: str, start: date, end: date) -> list[Line]:
     rows = await conn.fetch(
         """
-        SELECT cs.service_id, o.name, o.recurring_price_minor, cs.assigned_at
+        SELECT cs.service_id, o.id AS offering_id, o.name, o.recurring_price_minor, cs.assigned_at
         FROM customer_services cs JOIN product_offerings o ON o.name = cs.product_name
         WHERE cs.customer_id = $1 AND o.currency = $2 ORDER BY cs.service_id
         """,
@@ -181,7 +182,8 @@ async def _recurring(conn: Connection, customer_id: str, currency: str, start: d
         what = f"{r['name']} ({r['service_id']})"
         if held_days < period_days:
             what += f", {held_days} of {period_days} days"
-        lines.append(Line("recurring", what, prorate(r["recurring_price_minor"], held_days, period_days)))
+        amount = prorate(r["recurring_price_minor"], held_days, period_days)
+        lines.append(Line("recurring", what, amount, r["offering_id"]))
     return lines
 
 
@@ -262,6 +264,7 @@ def _issued(
                     kind=InvoiceLineKind(line.kind),
                     description=line.description,
                     amount_minor=line.amount_minor,
+                    offering_id=line.offering_id,
                 )
                 for n, line in enumerate(total.lines, 1)
             ),

@@ -52,6 +52,7 @@ CREATE TABLE invoice_lines (
     line_no      integer NOT NULL,
     kind         text NOT NULL CHECK (kind IN ('recurring', 'usage', 'credit')),
     description  text NOT NULL,
+    offering_id  text,
     amount_minor bigint NOT NULL,
     PRIMARY KEY (invoice_id, line_no)
 );

@@ -49,6 +49,12 @@ async def test_order_is_provisioned_completed_and_assigned(running: Running) -> 
     )
     assert f"{order_id} completed" in " ".join(running.cli("order", "list").split())
 
+    async def counted() -> bool:
+        report = [line.split() for line in running.cli("sales", "report").splitlines()]
+        return any(row[1:4] == ["PO-FIBRE-1G", "1", "1"] for row in report if len(row) > 3)
+
+    await eventually(counted, what=lambda: "the order in the sales report: " + running.cli("sales", "report"))
+
 
 async def test_orders_oss_cannot_provide_fail_with_the_reason(running: Running) -> None:  # noqa: F811
     # Birmingham's two backbone links are down: there is no working path to it.

@@ -241,3 +241,47 @@ async def test_payments_settle_invoices_and_overdue_ones_are_reminded_once(
                 source="/bss/payment-gateway",
             )
             await billing.handle(conn, wrong)
+
+
+async def test_invoiced_revenue_is_booked_by_product_and_day(bss: tuple[asyncpg.Pool, str]) -> None:
+    from bss_consumers.sales import agents as sales
+    from events.bss import InvoiceIssued, InvoiceLine, InvoiceLineKind
+
+    pool, tag = bss
+    bill_date = datetime.now(UTC)
+    lines = (
+        InvoiceLine(
+            line_no=1,
+            kind=InvoiceLineKind.RECURRING,
+            description="fibre",
+            amount_minor=45_000,
+            offering_id="PO-FIBRE-1G",
+        ),
+        InvoiceLine(line_no=2, kind=InvoiceLineKind.USAGE, description="calls", amount_minor=1_234),
+        InvoiceLine(line_no=3, kind=InvoiceLineKind.CREDIT, description="outage", amount_minor=-4_500),
+    )
+    issued = new_event(
+        InvoiceIssued(
+            invoice_id=f"INV-{tag}",
+            bill_number=1,
+            account_id=f"ACC-{tag}",
+            bill_date=bill_date,
+            billing_period_start=PERIOD,
+            billing_period_end=NEXT - timedelta(days=1),
+            currency="GBP",
+            tax_excluded_amount_minor=41_734,
+            tax_amount_minor=8_347,
+            tax_included_amount_minor=50_081,
+            amount_due_minor=50_081,
+            payment_due_date=bill_date.date() + timedelta(days=14),
+            lines=lines,
+        ),
+        source="/bss/billing",
+    )
+    async with pool.acquire() as conn:
+        before = {(r["offering_id"]): r["revenue"] for r in await sales.report(conn, 1)}
+        async with conn.transaction():
+            await sales.handle(conn, issued)
+        after = {(r["offering_id"]): r["revenue"] for r in await sales.report(conn, 1)}
+    booked = {k: after[k] - before.get(k, 0) for k in after}
+    assert booked == {"PO-FIBRE-1G": 45_000, "usage": 1_234, "sla-credits": -4_500}
