@@ -486,7 +486,9 @@ async def _sales_report(args: argparse.Namespace) -> int:
         f"{'day':<10}  {'product':<14} {'placed':>6} {'completed':>9} {'failed':>6} {'cancelled':>9} {'revenue':>14}"
     )
     for r in rows:
-        revenue = f"{int(str(r['revenue'])) / 100:,.2f} {r['currency'] or ''}".strip()
+        minor = r["revenue"]
+        assert isinstance(minor, int)
+        revenue = f"{minor / 100:,.2f} {r['currency'] or ''}".strip()
         _out(
             f"{r['day']!s:<10}  {r['offering_id']!s:<14} {r['placed']!s:>6} {r['completed']!s:>9} "
             f"{r['failed']!s:>6} {r['cancelled']!s:>9} {revenue:>14}"

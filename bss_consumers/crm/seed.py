@@ -6,6 +6,7 @@ owner republishes its current state at every start; consumers apply it idempoten
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,13 @@ async def seed_customers(pool: asyncpg.Pool, customers: list[dict[str, Any]]) ->
             )
             if inserted:
                 added += 1
+                since = _since(c.get("customer_since"))
                 await conn.executemany(
                     """
-                    INSERT INTO customer_services (service_id, customer_id, product_name)
-                    VALUES ($1, $2, $3) ON CONFLICT (service_id) DO NOTHING
+                    INSERT INTO customer_services (service_id, customer_id, product_name, assigned_at)
+                    VALUES ($1, $2, $3, coalesce($4, now())) ON CONFLICT (service_id) DO NOTHING
                     """,
-                    [(s["service_id"], c["id"], s["product_name"]) for s in c["services"]],
+                    [(s["service_id"], c["id"], s["product_name"], since) for s in c["services"]],
                 )
     return added
 
@@ -114,3 +116,11 @@ async def seed_accounts(
             else []
         )
     return len(opened)
+
+
+def _since(value: object) -> datetime | None:
+    """Midnight UTC of a ``customer_since`` date from the customers file, if any."""
+    if value is None:
+        return None
+    day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

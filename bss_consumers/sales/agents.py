@@ -70,9 +70,10 @@ async def report(conn: Connection, days: int) -> list[dict[str, object]]:
     rows = await conn.fetch(
         """
         SELECT day, offering_id,
-               sum(orders_placed) AS placed, sum(orders_completed) AS completed,
-               sum(orders_failed) AS failed, sum(orders_cancelled) AS cancelled,
-               string_agg(DISTINCT nullif(currency, ''), ',') AS currency, sum(revenue_minor) AS revenue
+               sum(orders_placed)::int AS placed, sum(orders_completed)::int AS completed,
+               sum(orders_failed)::int AS failed, sum(orders_cancelled)::int AS cancelled,
+               string_agg(DISTINCT nullif(currency, ''), ',') AS currency,
+               sum(revenue_minor)::bigint AS revenue
         FROM sales_daily WHERE day > current_date - $1::int
         GROUP BY day, offering_id ORDER BY day DESC, offering_id
         """,
