@@ -130,7 +130,14 @@ async def create_pool(admin_dsn: str, db: DomainDatabase, **kwargs: Any) -> asyn
         role_dsn(admin_dsn, db.role, db.password),
         min_size=kwargs.pop("min_size", 1),
         max_size=kwargs.pop("max_size", 8),
-        server_settings={"search_path": db.schema, "application_name": f"ossbss-{db.domain}"},
+        server_settings={
+            "search_path": db.schema,
+            "application_name": f"ossbss-{db.domain}",
+            # Batch statements look rows up by arrays of keys (`= ANY($1)`). A generic plan kept
+            # while a table was still small scans the whole table forever after; planning each
+            # execution costs far less than that.
+            "plan_cache_mode": "force_custom_plan",
+        },
         init=_init_connection,
         **kwargs,
     )
