@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,21 @@ def _settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise UsageError(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+@contextlib.asynccontextmanager
+async def _domain_pool(settings: Settings, domain: str, size: int = 1) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on a running system's database, as the domain's own role."""
+    from ossbss.app import domain_databases
+    from runtime import db
+    from runtime.infra import existing_endpoints
+
+    endpoints = existing_endpoints(settings)
+    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)[domain], max_size=size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,28 +272,18 @@ async def _alarm_ack(args: argparse.Namespace) -> int:
 
 
 async def _alarm_list(args: argparse.Namespace) -> int:
-    from ossbss.app import domain_databases
-    from runtime import db
-    from runtime.infra import existing_endpoints
-
-    settings = _settings()
-    endpoints = existing_endpoints(settings)
-    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["oss"], max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(
-                """
-                SELECT a.id, a.perceived_severity, a.state, a.ack_state, a.alarmed_object_id,
-                       a.probable_cause, a.occurrences, a.raised_at, t.id AS ticket
-                FROM alarms a LEFT JOIN trouble_tickets t ON t.alarm_id = a.id
-                WHERE $1 OR a.state <> 'cleared'
-                ORDER BY a.raised_at DESC LIMIT $2
-                """,
-                args.all,
-                args.limit,
-            )
-    finally:
-        await pool.close()
+    async with _domain_pool(_settings(), "oss") as pool:
+        rows = await pool.fetch(
+            """
+            SELECT a.id, a.perceived_severity, a.state, a.ack_state, a.alarmed_object_id,
+                   a.probable_cause, a.occurrences, a.raised_at, t.id AS ticket
+            FROM alarms a LEFT JOIN trouble_tickets t ON t.alarm_id = a.id
+            WHERE $1 OR a.state <> 'cleared'
+            ORDER BY a.raised_at DESC LIMIT $2
+            """,
+            args.all,
+            args.limit,
+        )
     if args.json:
         for r in rows:
             _out(
@@ -335,8 +340,6 @@ async def _billing_run(args: argparse.Namespace) -> int:
 
     from bss_consumers.billing import agents as billing
     from bss_consumers.billing.run import BillRunError, bill_run, last_ended_period
-    from ossbss.app import domain_databases
-    from runtime import db
     from runtime.bus import Bus, Outbox, OutboxRelay
     from runtime.infra import existing_endpoints
     from runtime.topology import Topology
@@ -351,26 +354,25 @@ async def _billing_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--period: {exc}") from None
     endpoints = existing_endpoints(settings)
-    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["bss"], max_size=2)
     bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-billing")
     await bus.start()
     try:
-        _out(f"bill run: cycle {args.cycle}, period starting {period}")
+        async with _domain_pool(settings, "bss", size=2) as pool:
+            _out(f"bill run: cycle {args.cycle}, period starting {period}")
 
-        def progress(done: int, total: int) -> None:
-            if done == total or done % 50 == 0:
-                _out(f"  {done}/{total} accounts")
+            def progress(done: int, total: int) -> None:
+                if done == total or done % 50 == 0:
+                    _out(f"  {done}/{total} accounts")
 
-        try:
-            result = await bill_run(
-                pool, Outbox(bus, billing.COMPONENT), args.cycle, period, progress=progress
-            )
-        except BillRunError as exc:
-            raise UsageError(str(exc)) from None
-        published = await OutboxRelay(pool, bus, "bss-outbox").drain_once()
+            try:
+                result = await bill_run(
+                    pool, Outbox(bus, billing.COMPONENT), args.cycle, period, progress=progress
+                )
+            except BillRunError as exc:
+                raise UsageError(str(exc)) from None
+            published = await OutboxRelay(pool, bus, "bss-outbox").drain_once()
     finally:
         await bus.stop()
-        await pool.close()
     amounts = ", ".join(
         f"{minor / 100:,.2f} {currency}" for currency, minor in sorted(result.billed_minor.items())
     )
@@ -446,19 +448,10 @@ async def _order(args: argparse.Namespace) -> int:
 
 
 async def _order_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ossbss.app import domain_databases
-    from runtime import db
-    from runtime.infra import existing_endpoints
-
-    endpoints = existing_endpoints(settings)
-    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["bss"], max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM product_orders ORDER BY requested_at DESC LIMIT $1", args.limit
-            )
-    finally:
-        await pool.close()
+    async with _domain_pool(settings, "bss") as pool:
+        rows = await pool.fetch(
+            "SELECT * FROM product_orders ORDER BY requested_at DESC LIMIT $1", args.limit
+        )
     for r in rows:
         _out(
             f"{r['id']:<14} {r['state']:<11} {r['customer_id']:<10} {r['offering_id']:<13} "
@@ -470,18 +463,9 @@ async def _order_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _sales_report(args: argparse.Namespace) -> int:
     from bss_consumers.sales import agents as sales
-    from ossbss.app import domain_databases
-    from runtime import db
-    from runtime.infra import existing_endpoints
 
-    settings = _settings()
-    endpoints = existing_endpoints(settings)
-    pool = await db.create_pool(endpoints.database_url, domain_databases(settings)["bss"], max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            rows = await sales.report(conn, args.days)
-    finally:
-        await pool.close()
+    async with _domain_pool(_settings(), "bss") as pool, pool.acquire() as conn:
+        rows = await sales.report(conn, args.days)
     _out(
         f"{'day':<10}  {'product':<14} {'placed':>6} {'completed':>9} {'failed':>6} {'cancelled':>9} {'revenue':>14}"
     )

@@ -5,9 +5,11 @@ started once for the whole run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -48,3 +50,18 @@ async def eventually(
                 f"timed out after {timeout}s waiting for {what() if callable(what) else what}"
             )
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def domain_pool(endpoints: Endpoints, settings: Settings, domain: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a domain's schema, as its role, with the migrations applied."""
+    from ossbss.app import domain_databases
+    from runtime import db
+
+    database = domain_databases(settings)[domain]
+    await db.bootstrap(endpoints.database_url, database)
+    pool = await db.create_pool(endpoints.database_url, database)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -17,12 +17,11 @@ from bss_consumers.billing.run import bill_run
 from bss_consumers.catalog.offerings import seed_offerings
 from events import new_event
 from events.oss import ServiceRestored
-from ossbss.app import domain_databases
-from runtime import db
 from runtime.bus import Bus, Outbox
 from runtime.infra import Endpoints
 from runtime.settings import Settings
 from runtime.topology import Topology
+from tests.conftest import domain_pool
 
 CYCLE = 17
 PERIOD = date(2026, 9, 17)
@@ -32,34 +31,32 @@ TODAY = date(2026, 11, 27)
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def bss(endpoints: Endpoints, settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    database = domain_databases(settings)["bss"]
-    await db.bootstrap(endpoints.database_url, database)
-    pool = await db.create_pool(endpoints.database_url, database)
-    await seed_offerings(pool)
-    tag = uuid.uuid4().hex[:6].upper()
-    async with pool.acquire() as conn:
-        await conn.execute("DELETE FROM accounts WHERE bill_cycle_day = $1 AND id NOT LIKE 'ACC-%'", CYCLE)
-        await conn.execute(
-            "INSERT INTO customers (id, name, sla_tier) VALUES ($1, 'Billed Ltd', 'platinum')", f"CUST-{tag}"
-        )
-        await conn.execute(
-            "INSERT INTO accounts (id, customer_id, currency, tariff_plan, bill_cycle_day) "
-            "VALUES ($1, $2, 'GBP', 'UK-PAYG', $3)",
-            f"ACC-{tag}",
-            f"CUST-{tag}",
-            CYCLE,
-        )
-        await conn.execute(
-            "INSERT INTO customer_services (service_id, customer_id, product_name, assigned_at) "
-            "VALUES ($1, $2, 'Business Fibre 1G', $3)",
-            f"SVC-{tag}",
-            f"CUST-{tag}",
-            datetime(2026, 1, 1, tzinfo=UTC),
-        )
-    try:
+    async with domain_pool(endpoints, settings, "bss") as pool:
+        await seed_offerings(pool)
+        tag = uuid.uuid4().hex[:6].upper()
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM accounts WHERE bill_cycle_day = $1 AND id NOT LIKE 'ACC-%'", CYCLE
+            )
+            await conn.execute(
+                "INSERT INTO customers (id, name, sla_tier) VALUES ($1, 'Billed Ltd', 'platinum')",
+                f"CUST-{tag}",
+            )
+            await conn.execute(
+                "INSERT INTO accounts (id, customer_id, currency, tariff_plan, bill_cycle_day) "
+                "VALUES ($1, $2, 'GBP', 'UK-PAYG', $3)",
+                f"ACC-{tag}",
+                f"CUST-{tag}",
+                CYCLE,
+            )
+            await conn.execute(
+                "INSERT INTO customer_services (service_id, customer_id, product_name, assigned_at) "
+                "VALUES ($1, $2, 'Business Fibre 1G', $3)",
+                f"SVC-{tag}",
+                f"CUST-{tag}",
+                datetime(2026, 1, 1, tzinfo=UTC),
+            )
         yield pool, tag
-    finally:
-        await pool.close()
 
 
 async def add_usage(pool: asyncpg.Pool, tag: str, amount: int, period: date) -> None:

@@ -14,11 +14,10 @@ import pytest_asyncio
 from events import Envelope, EventPayload
 from events.x733 import ResourceType
 from oss_consumers.fault.agents import handle_batch, rounds
-from ossbss.app import domain_databases
 from producers.probes import CONDITIONS, Resource, clear_event, raise_event
-from runtime import db
 from runtime.infra import Endpoints
 from runtime.settings import Settings
+from tests.conftest import domain_pool
 
 LINK_CONDITION = CONDITIONS[ResourceType.LINK][0]  # critical, service-affecting
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -26,27 +25,22 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def oss(endpoints: Endpoints, settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    database = domain_databases(settings)["oss"]
-    await db.bootstrap(endpoints.database_url, database)
-    pool = await db.create_pool(endpoints.database_url, database)
-    tag = uuid.uuid4().hex[:6].upper()
-    # Two links of their own, both carrying the same two services.
-    async with pool.acquire() as conn:
-        await conn.executemany(
-            "INSERT INTO resources (id, resource_type, name) VALUES ($1, 'link', $1)",
-            [(f"LINK-{tag}-A",), (f"LINK-{tag}-B",)],
-        )
-        await conn.executemany(
-            "INSERT INTO services (id, name) VALUES ($1, $1)", [(f"SVC-{tag}-1",), (f"SVC-{tag}-2",)]
-        )
-        await conn.executemany(
-            "INSERT INTO service_resources (service_id, resource_id) VALUES ($1, $2)",
-            [(f"SVC-{tag}-{s}", f"LINK-{tag}-{link}") for s in (1, 2) for link in ("A", "B")],
-        )
-    try:
+    async with domain_pool(endpoints, settings, "oss") as pool:
+        tag = uuid.uuid4().hex[:6].upper()
+        # Two links of their own, both carrying the same two services.
+        async with pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO resources (id, resource_type, name) VALUES ($1, 'link', $1)",
+                [(f"LINK-{tag}-A",), (f"LINK-{tag}-B",)],
+            )
+            await conn.executemany(
+                "INSERT INTO services (id, name) VALUES ($1, $1)", [(f"SVC-{tag}-1",), (f"SVC-{tag}-2",)]
+            )
+            await conn.executemany(
+                "INSERT INTO service_resources (service_id, resource_id) VALUES ($1, $2)",
+                [(f"SVC-{tag}-{s}", f"LINK-{tag}-{link}") for s in (1, 2) for link in ("A", "B")],
+            )
         yield pool, tag
-    finally:
-        await pool.close()
 
 
 def link(tag: str, name: str) -> Resource:

@@ -16,28 +16,23 @@ from bss_consumers.ordering import agents as ordering
 from events import Envelope, EventPayload, new_event
 from events.bss import ProductOrderCancellationRequested, ProductOrderRequested
 from events.oss import ServiceActivated
-from ossbss.app import domain_databases
-from runtime import db
 from runtime.consumer import Rejected
 from runtime.infra import Endpoints
 from runtime.settings import Settings
+from tests.conftest import domain_pool
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def bss(endpoints: Endpoints, settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    database = domain_databases(settings)["bss"]
-    await db.bootstrap(endpoints.database_url, database)
-    pool = await db.create_pool(endpoints.database_url, database)
-    await seed_offerings(pool)
-    tag = uuid.uuid4().hex[:6].upper()
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO customers (id, name, sla_tier) VALUES ($1, 'Orders Ltd', 'silver')", f"CUST-{tag}"
-        )
-    try:
+    async with domain_pool(endpoints, settings, "bss") as pool:
+        await seed_offerings(pool)
+        tag = uuid.uuid4().hex[:6].upper()
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO customers (id, name, sla_tier) VALUES ($1, 'Orders Ltd', 'silver')",
+                f"CUST-{tag}",
+            )
         yield pool, tag
-    finally:
-        await pool.close()
 
 
 async def apply(pool: asyncpg.Pool, event: Envelope[EventPayload]) -> list[str]:

@@ -14,11 +14,10 @@ from bss_consumers.rating.agents import UsageRating
 from bss_consumers.rating.tariff import demo_plans
 from events import Envelope, EventPayload
 from events.network import UsageKind
-from ossbss.app import domain_databases
 from producers.mediation import usage_event
-from runtime import db
 from runtime.infra import Endpoints
 from runtime.settings import Settings
+from tests.conftest import domain_pool
 
 # A Monday at 10:00 London time: peak.
 PEAK = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -26,32 +25,27 @@ PEAK = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def bss(endpoints: Endpoints, settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    database = domain_databases(settings)["bss"]
-    await db.bootstrap(endpoints.database_url, database)
-    pool = await db.create_pool(endpoints.database_url, database)
-    tag = uuid.uuid4().hex[:6].upper()
-    async with pool.acquire() as conn:
-        for plan in ("UK-BIZ-300", "UK-PAYG"):
-            customer = f"CUST-{tag}-{plan}"
-            await conn.execute(
-                "INSERT INTO customers (id, name, sla_tier) VALUES ($1, 'Test Ltd', 'gold')", customer
-            )
-            await conn.execute(
-                "INSERT INTO accounts (id, customer_id, currency, tariff_plan, bill_cycle_day) "
-                "VALUES ($1, $2, 'GBP', $3, 1)",
-                f"ACC-{tag}-{plan}",
-                customer,
-                plan,
-            )
-            await conn.execute(
-                "INSERT INTO customer_services (service_id, customer_id, product_name) VALUES ($1, $2, 'x')",
-                f"SVC-{tag}-{plan}",
-                customer,
-            )
-    try:
+    async with domain_pool(endpoints, settings, "bss") as pool:
+        tag = uuid.uuid4().hex[:6].upper()
+        async with pool.acquire() as conn:
+            for plan in ("UK-BIZ-300", "UK-PAYG"):
+                customer = f"CUST-{tag}-{plan}"
+                await conn.execute(
+                    "INSERT INTO customers (id, name, sla_tier) VALUES ($1, 'Test Ltd', 'gold')", customer
+                )
+                await conn.execute(
+                    "INSERT INTO accounts (id, customer_id, currency, tariff_plan, bill_cycle_day) "
+                    "VALUES ($1, $2, 'GBP', $3, 1)",
+                    f"ACC-{tag}-{plan}",
+                    customer,
+                    plan,
+                )
+                await conn.execute(
+                    "INSERT INTO customer_services (service_id, customer_id, product_name) VALUES ($1, $2, 'x')",
+                    f"SVC-{tag}-{plan}",
+                    customer,
+                )
         yield pool, tag
-    finally:
-        await pool.close()
 
 
 async def rate_batch(pool: asyncpg.Pool, events: list[Envelope[EventPayload]]) -> None:
