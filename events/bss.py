@@ -41,6 +41,7 @@ class NotificationReason(StrEnum):
 
     SERVICE_OUTAGE = "serviceOutage"
     SERVICE_RESTORED = "serviceRestored"
+    SERVICE_REROUTED = "serviceRerouted"
     INVOICE_OVERDUE = "invoiceOverdue"
 
 

@@ -167,6 +167,23 @@ class ServiceOutageStarted(EventPayload):
 
 
 @register
+class ServiceRerouted(EventPayload):
+    """A resource a service ran over failed, and OSS moved the service to a path around it: the
+    service stays up. It keeps the new path after the repair (no second move back)."""
+
+    event_type = "ServiceRerouted"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 service id.")
+    alarm_id: str = Field(description="Alarm of the failed resource.")
+    failed_resource_id: str = Field(description="The resource the service was moved off.")
+    previous_path: tuple[str, ...] = Field(description="Nodes and links before, in order.")
+    new_path: tuple[str, ...] = Field(description="Nodes and links now, in order.")
+    rerouted_at: AwareDatetime = Field(description="When the service was moved.")
+    customer_ids: tuple[str, ...] = Field(description="Customers holding the service.")
+
+
+@register
 class ServiceRestored(EventPayload):
     """A service that was down is up again."""
 

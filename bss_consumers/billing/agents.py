@@ -20,13 +20,13 @@ from events.bss import (
     SlaCreditGranted,
     SlaTier,
 )
-from events.oss import ServiceOutageStarted, ServiceRestored
+from events.oss import ServiceOutageStarted, ServiceRerouted, ServiceRestored
 from runtime.consumer import Rejected
 from runtime.db import Connection
 
 COMPONENT = "bss-billing"
 SOURCE = "/bss/billing"
-HANDLES = (ServiceOutageStarted, ServiceRestored, PaymentReceived)
+HANDLES = (ServiceOutageStarted, ServiceRerouted, ServiceRestored, PaymentReceived)
 PUBLISHES = (SlaCreditGranted, InvoiceIssued, PaymentApplied, InvoiceOverdueDetected)
 log = structlog.get_logger(__name__)
 
@@ -35,7 +35,8 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
     """Grant the SLA credits of a restored service; an outage that has just started owes
     nothing yet."""
     data = event.data
-    if isinstance(data, ServiceOutageStarted):
+    if isinstance(data, ServiceOutageStarted | ServiceRerouted):
+        # Credits are for time down. A rerouted service stayed up, on a backup path, and earns none.
         return []
     if isinstance(data, PaymentReceived):
         return await apply_payment(conn, event, data)

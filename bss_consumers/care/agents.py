@@ -14,13 +14,20 @@ from events.bss import (
     NotificationReason,
     PaymentApplied,
 )
-from events.oss import ServiceOutageStarted, ServiceRestored
+from events.oss import ServiceOutageStarted, ServiceRerouted, ServiceRestored
 from runtime.consumer import Rejected
 from runtime.db import Connection
 
 COMPONENT = "bss-care"
 SOURCE = "/bss/care"
-HANDLES = (ServiceOutageStarted, ServiceRestored, InvoiceIssued, PaymentApplied, InvoiceOverdueDetected)
+HANDLES = (
+    ServiceOutageStarted,
+    ServiceRerouted,
+    ServiceRestored,
+    InvoiceIssued,
+    PaymentApplied,
+    InvoiceOverdueDetected,
+)
 PUBLISHES = (CustomerNotificationSent,)
 
 
@@ -37,6 +44,17 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
             [data.customer_id],
             data.invoice_id,
             invoice_id=data.invoice_id,
+        )
+    if isinstance(data, ServiceRerouted):
+        # Proactive: the service is up, on a backup path, while the fault is repaired.
+        return await _notify(
+            conn,
+            event,
+            NotificationReason.SERVICE_REROUTED,
+            list(data.customer_ids),
+            data.alarm_id,
+            incident_id=data.alarm_id,
+            service_id=data.service_id,
         )
     if isinstance(data, ServiceOutageStarted | ServiceRestored):
         reason = (

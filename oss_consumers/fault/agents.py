@@ -21,6 +21,7 @@ from events.oss import (
     AlarmRaised,
     RelatedEntity,
     ServiceOutageStarted,
+    ServiceRerouted,
     ServiceRestored,
     TroubleTicketCreated,
     TroubleTicketResolved,
@@ -29,6 +30,7 @@ from events.oss import (
 from events.x733 import PerceivedSeverity
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, KeyState, RaiseOutcome
+from oss_consumers.inventory.paths import detour
 from runtime.consumer import Rejected, event_context
 from runtime.db import Connection
 
@@ -43,6 +45,7 @@ PUBLISHES = (
     TroubleTicketCreated,
     TroubleTicketResolved,
     ServiceOutageStarted,
+    ServiceRerouted,
     ServiceRestored,
 )
 log = structlog.get_logger(__name__)
@@ -212,16 +215,20 @@ async def _repeats(
 async def _tickets_and_outages(
     conn: Connection, ticketing: list[tuple[Envelope[EventPayload], str, ProbeAlarmRaised]]
 ) -> Out:
+    """Open a ticket per alarm; move each service on the failed resource to a detour around every
+    failed resource, or, where there is none, start its outage."""
     if not ticketing:
         return []
     services = await store.services_on(conn, sorted({raised.alarmed_object_id for _, _, raised in ticketing}))
-    open_outages = await store.open_outages(
-        conn, sorted({s for placed in services.values() for s, _ in placed})
-    )
+    affected = sorted({s for placed in services.values() for s, _ in placed})
+    open_outages = await store.open_outages(conn, affected)
+    paths = await store.service_paths(conn, [s for s in affected if s not in open_outages])
+    links, failed = await store.network(conn) if paths else ([], set())
     now = datetime.now(UTC)
     tickets: list[store.NewTicket] = []
     outages: list[store.NewOutage] = []
     causes: list[tuple[str, str]] = []
+    moves: dict[str, list[str]] = {}
     out: Out = []
     for cause, alarm_id, raised in ticketing:
         placed = services.get(raised.alarmed_object_id, [])
@@ -237,7 +244,30 @@ async def _tickets_and_outages(
         tickets.append(ticket)
         out.append(_ticket_created(cause, ticket, raised, [s for s, _ in placed]))
         for service_id, customer_ids in placed:
+            if service_id in moves:
+                continue  # already moved around every failed resource, this one included
             outage_id = open_outages.get(service_id)
+            if outage_id is None and service_id in paths:
+                new_path = detour(paths[service_id], links, failed)
+                if new_path is not None:
+                    moves[service_id] = new_path
+                    out.append(
+                        new_event(
+                            ServiceRerouted(
+                                service_id=service_id,
+                                alarm_id=alarm_id,
+                                failed_resource_id=raised.alarmed_object_id,
+                                previous_path=tuple(paths[service_id]),
+                                new_path=tuple(new_path),
+                                rerouted_at=now,
+                                customer_ids=tuple(customer_ids),
+                            ),
+                            source=SOURCE,
+                            subject=service_id,
+                            cause=cause,
+                        )
+                    )
+                    continue
             if outage_id is None:
                 outage_id = open_outages[service_id] = _id("OUT")
                 outages.append(
@@ -262,6 +292,7 @@ async def _tickets_and_outages(
                 )
             causes.append((outage_id, alarm_id))
     await store.open_tickets(conn, tickets)
+    await store.move_services(conn, list(moves.items()))
     await store.start_outages(conn, outages)
     await store.add_causes(conn, causes)
     return out

@@ -318,3 +318,47 @@ async def summary(conn: Connection) -> dict[str, int]:
     )
     assert row is not None
     return dict(row)
+
+
+async def network(conn: Connection) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """The enabled links ``(id, a_end, z_end)``, and the resources down: those with an active
+    service-affecting major or critical alarm."""
+    links = await conn.fetch(
+        "SELECT id, a_end, z_end FROM resources WHERE resource_type = 'link' AND operational_state = 'enable'"
+    )
+    failed = await conn.fetch(
+        """
+        SELECT DISTINCT alarmed_object_id FROM alarms
+        WHERE state <> 'cleared' AND service_affecting AND perceived_severity IN ('critical', 'major')
+        """
+    )
+    return (
+        [(r["id"], r["a_end"], r["z_end"]) for r in links],
+        {r["alarmed_object_id"] for r in failed},
+    )
+
+
+async def service_paths(conn: Connection, service_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The path of each service whose resources are in a known order."""
+    rows = await conn.fetch(
+        """
+        SELECT service_id, array_agg(resource_id ORDER BY position) AS path
+        FROM service_resources WHERE service_id = ANY($1::text[])
+        GROUP BY service_id HAVING bool_and(position IS NOT NULL)
+        """,
+        list(service_ids),
+    )
+    return {r["service_id"]: list(r["path"]) for r in rows}
+
+
+async def move_services(conn: Connection, moves: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Put each service on its new path."""
+    if not moves:
+        return
+    await conn.execute(
+        "DELETE FROM service_resources WHERE service_id = ANY($1::text[])", [s for s, _ in moves]
+    )
+    await conn.executemany(
+        "INSERT INTO service_resources (service_id, resource_id, position) VALUES ($1, $2, $3)",
+        [(service_id, r, n) for service_id, path in moves for n, r in enumerate(path)],
+    )

@@ -6,50 +6,15 @@ links whose ends and the link itself are enabled; it holds the nodes and links i
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from events import Envelope, EventPayload, new_event
 from events.bss import ServiceProvisioningRequested
 from events.oss import ActivationFailure, ServiceActivated, ServiceActivationFailed
+from oss_consumers.inventory.paths import shortest_path
 from runtime.db import Connection
 
 SOURCE = "/oss/inventory"
-
-
-def shortest_path(
-    a_nodes: Sequence[str], z_nodes: Sequence[str], links: Sequence[tuple[str, str, str]]
-) -> list[str] | None:
-    """Nodes and links from any of ``a_nodes`` to any of ``z_nodes``; None when unreachable.
-
-    ``links`` are ``(link_id, a_end, z_end)``, usable both ways.
-    """
-    adjacent: dict[str, list[tuple[str, str]]] = {}
-    for link_id, a, z in links:
-        adjacent.setdefault(a, []).append((link_id, z))
-        adjacent.setdefault(z, []).append((link_id, a))
-    goals = set(z_nodes)
-    previous: dict[str, tuple[str, str] | None] = {}
-    queue: deque[str] = deque()
-    for node in sorted(a_nodes):
-        previous[node] = None
-        queue.append(node)
-    while queue:
-        node = queue.popleft()
-        if node in goals:
-            path = [node]
-            step = previous[node]
-            while step is not None:
-                link_id, before = step
-                path[:0] = [before, link_id]
-                step = previous[before]
-            return path
-        for link_id, neighbour in sorted(adjacent.get(node, ())):
-            if neighbour not in previous:
-                previous[neighbour] = (link_id, node)
-                queue.append(neighbour)
-    return None
 
 
 async def provision(
@@ -104,8 +69,8 @@ async def provision(
         request.z_site_id,
     )
     await conn.executemany(
-        "INSERT INTO service_resources (service_id, resource_id) VALUES ($1, $2)",
-        [(request.service_id, r) for r in path],
+        "INSERT INTO service_resources (service_id, resource_id, position) VALUES ($1, $2, $3)",
+        [(request.service_id, r, n) for n, r in enumerate(path)],
     )
     return [
         new_event(

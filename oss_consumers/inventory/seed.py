@@ -35,16 +35,31 @@ async def seed_inventory(pool: asyncpg.Pool, network: dict[str, Any]) -> int:
             """,
             resources,
         )
+        new_services = {
+            r["id"]
+            for r in await conn.fetch(
+                """
+                INSERT INTO services (id, name) SELECT * FROM unnest($1::text[], $2::text[])
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """,
+                [s["id"] for s in network["services"]],
+                [s["name"] for s in network["services"]],
+            )
+        }
+        # Only new services get their planned path: a known service may have been moved since.
         await conn.executemany(
-            "INSERT INTO services (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            [(s["id"], s["name"]) for s in network["services"]],
+            "INSERT INTO service_resources (service_id, resource_id, position) VALUES ($1, $2, $3)",
+            [
+                (s["id"], r, n)
+                for s in network["services"]
+                if s["id"] in new_services
+                for n, r in enumerate(s["path"])
+            ],
         )
+        # Services loaded before paths had an order get it, if they are still on their planned path.
         await conn.executemany(
-            """
-            INSERT INTO service_resources (service_id, resource_id) VALUES ($1, $2)
-            ON CONFLICT DO NOTHING
-            """,
-            [(s["id"], r) for s in network["services"] for r in s["path"]],
+            "UPDATE service_resources SET position = $3 WHERE service_id = $1 AND resource_id = $2 AND position IS NULL",
+            [(s["id"], r, n) for s in network["services"] for n, r in enumerate(s["path"])],
         )
         after = await conn.fetchval("SELECT count(*) FROM resources")
     return int(after - before)

@@ -24,12 +24,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from events import Envelope, EventPayload, decode, encode
 from events.x733 import ResourceType
 from producers.probes import CONDITIONS, Resource, clear_event, raise_event
+from runtime.embedded import start_broker
 from runtime.infra import Endpoints
 from runtime.settings import PROJECT_ROOT
 from tests.conftest import eventually
 
 OSSBSS = str(Path(sys.executable).parent / "ossbss")
-LINK = "LINK-LON-MAN"
+LINK = "LINK-LON-CR1-AG1"  # London's only way out of its aggregation switch: no detour
 WATCHED = [
     "oss.alarms",
     "oss.trouble-tickets",
@@ -72,11 +73,11 @@ class Running:
         return [e for t, e in self.events if t == "dlq.oss-fault" and isinstance(e, dict)]
 
 
-def expected_impact() -> tuple[set[str], set[str]]:
-    """Services placed on LINK and the customers holding them, from the demo files."""
+def expected_impact(link: str = LINK) -> tuple[set[str], set[str]]:
+    """Services placed on a link and the customers holding them, from the demo files."""
     network = yaml.safe_load((PROJECT_ROOT / "demo" / "network.yaml").read_text())
     customers = yaml.safe_load((PROJECT_ROOT / "demo" / "customers.yaml").read_text())["customers"]
-    services = {s["id"] for s in network["services"] if LINK in s["path"]}
+    services = {s["id"] for s in network["services"] if link in s["path"]}
     holders = {c["id"] for c in customers for s in c["services"] if s["service_id"] in services}
     return services, holders
 
@@ -108,7 +109,9 @@ async def _watch(running: Running, stop: asyncio.Event, ready: asyncio.Event) ->
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running]:
-    # A database of its own, so the loop starts from the demo's first load.
+    # A broker and a database of its own: the loop starts from the demo's first load, with no
+    # consumer group carrying offsets or events over from another test.
+    broker = await start_broker()
     name = f"e2e_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(endpoints.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -116,7 +119,7 @@ async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running
     database_url = endpoints.database_url.rsplit("/", 1)[0] + f"/{name}"
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": endpoints.bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
         "DATABASE_URL": database_url,
         "OSSBSS_STATE_DIR": str(tmp_path / "state"),
         "OSSBSS_SUMMARY_INTERVAL": "1",
@@ -133,7 +136,7 @@ async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running
     assert process.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), timeout=90)
     assert line.startswith("ossbss is up"), line + (tmp_path / "up.log").read_text()[-3000:]
-    run = Running(env, process, Endpoints(endpoints.bootstrap_servers, database_url, False, False))
+    run = Running(env, process, Endpoints(broker.bootstrap_servers, database_url, False, False))
     stop = asyncio.Event()
     watching = asyncio.Event()
     watcher = run.watcher = asyncio.create_task(_watch(run, stop, watching))
@@ -145,6 +148,7 @@ async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running
         await watcher
         process.send_signal(2)
         rest, _ = await asyncio.to_thread(process.communicate, timeout=30)
+        await broker.stop()
         assert process.returncode == 0, (tmp_path / "up.log").read_text()[-3000:]
         assert rest.rstrip().endswith("ossbss stopped.")
 
@@ -292,3 +296,28 @@ async def test_tail_prints_one_line_per_event(running: Running) -> None:
     assert "AlarmRaised" in out and "reduction_key=" in out
     line = running.cli("tail", "oss.alarms", "--from-beginning", "--max", "1", "--json")
     assert json.loads(line)["type"] == "AlarmRaised"
+
+
+async def test_a_backbone_failure_moves_services_to_a_backup_path(running: Running) -> None:
+    services, customers = expected_impact("LINK-LON-MAN")
+    running.cli("probe", "raise", "LINK-LON-MAN")
+
+    async def moved() -> bool:
+        return len(running.of("ServiceRerouted")) == len(services) and len(
+            running.of("CustomerNotificationSent")
+        ) == len(customers)
+
+    await eventually(moved, timeout=30, what=lambda: f"reroutes; seen {running.summary()}")
+    assert {r.service_id for r in running.of("ServiceRerouted")} == services
+    assert all("LINK-LON-MAN" not in r.new_path for r in running.of("ServiceRerouted"))
+    assert not running.of("ServiceOutageStarted")
+    assert {n.reason.value for n in running.of("CustomerNotificationSent")} == {"serviceRerouted"}
+    [ticket] = running.of("TroubleTicketCreated")  # the fibre still needs repairing
+    running.cli("probe", "clear", "LINK-LON-MAN")
+
+    async def resolved() -> bool:
+        return bool(running.of("TroubleTicketResolved"))
+
+    await eventually(resolved, what="ticket resolved")
+    assert running.of("TroubleTicketResolved")[0].ticket_id == ticket.ticket_id
+    assert not running.of("ServiceRestored")  # nothing was down

@@ -122,3 +122,49 @@ async def test_services_stay_down_until_every_failed_link_clears(oss: tuple[asyn
     assert sorted(r.service_id for r in restored) == [f"SVC-{tag}-1", f"SVC-{tag}-2"]
     assert all(r.duration_seconds == 9.0 for r in restored)
     assert types(out).count("AlarmCleared") == 1
+
+
+async def test_services_are_moved_around_a_failure_while_a_path_remains(
+    oss: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, tag = oss
+    n1, n2, n3 = (f"NODE-{tag}-{n}" for n in (1, 2, 3))
+    a, b, c = (f"LINK-{tag}-{x}" for x in ("X", "Y", "Z"))
+    service = f"SVC-{tag}-R"
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO resources (id, resource_type, name) VALUES ($1, 'node', $1)",
+            [(n,) for n in (n1, n2, n3)],
+        )
+        await conn.executemany(
+            "INSERT INTO resources (id, resource_type, name, a_end, z_end) VALUES ($1, 'link', $1, $2, $3)",
+            [(a, n1, n2), (b, n2, n3), (c, n1, n3)],
+        )
+        await conn.execute("INSERT INTO services (id, name) VALUES ($1, $1)", service)
+        await conn.executemany(
+            "INSERT INTO service_resources (service_id, resource_id, position) VALUES ($1, $2, $3)",
+            [(service, r, n) for n, r in enumerate([n1, a, n2, b, n3])],
+        )
+    # X fails: the service moves to Z and stays up.
+    out = await apply(pool, [raise_event(Resource(a, ResourceType.LINK), LINK_CONDITION, T0, "p")])
+    [moved] = [e.data for e in out if e.type == "ServiceRerouted"]
+    assert moved.previous_path == (n1, a, n2, b, n3) and moved.new_path == (n1, c, n3)
+    assert "ServiceOutageStarted" not in types(out) and "TroubleTicketCreated" in types(out)
+    # Z fails too: no way round X and Z, so the service is down.
+    out = await apply(pool, [raise_event(Resource(c, ResourceType.LINK), LINK_CONDITION, T0, "p")])
+    assert [e.data.service_id for e in out if e.type == "ServiceOutageStarted"] == [service]
+    # Repairs: the outage ends when Z clears; the service keeps the path it was moved to.
+    out = await apply(
+        pool, [clear_event(Resource(a, ResourceType.LINK), LINK_CONDITION, T0 + timedelta(seconds=5), "p")]
+    )
+    assert "ServiceRestored" not in types(out)
+    out = await apply(
+        pool, [clear_event(Resource(c, ResourceType.LINK), LINK_CONDITION, T0 + timedelta(seconds=9), "p")]
+    )
+    assert [e.data.service_id for e in out if e.type == "ServiceRestored"] == [service]
+    async with pool.acquire() as conn:
+        path = await conn.fetchval(
+            "SELECT array_agg(resource_id ORDER BY position) FROM service_resources WHERE service_id = $1",
+            service,
+        )
+    assert path == [n1, c, n3]
