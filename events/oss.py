@@ -47,6 +47,9 @@ class AlarmRaised(_AlarmEvent):
     alarm_raised_time: AwareDatetime = Field(description="When the probe first observed it.")
     service_affecting: bool = Field(description="TMF642 serviceAffecting.")
     is_root_cause: bool = Field(default=True, description="TMF642 isRootCause.")
+    parent_alarm_id: str | None = Field(
+        default=None, description="TMF642 parentAlarm: the root-cause alarm that explains this one."
+    )
     source_system_id: str = Field(description="Probe that reported it (TMF642 sourceSystemId).")
 
 

@@ -27,7 +27,7 @@ from events.oss import (
     TroubleTicketResolved,
     TroubleTicketStatus,
 )
-from events.x733 import PerceivedSeverity
+from events.x733 import PerceivedSeverity, ResourceType
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, KeyState, RaiseOutcome
 from oss_consumers.inventory.paths import detour
@@ -107,11 +107,25 @@ class _Round:
     clears: list[tuple[Envelope[EventPayload], str, ProbeAlarmCleared]] = field(default_factory=list)
     holds: dict[str, datetime] = field(default_factory=dict)
     drop_holds: list[str] = field(default_factory=list)
+    # Correlation: the ends of the links alarmed in this round, and the root-cause alarm of each
+    # node that has one (from before the round, or raised earlier in it).
+    link_ends: dict[str, tuple[str, str]] = field(default_factory=dict)
+    node_roots: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
 async def _apply_round(conn: Connection, events: list[Envelope[EventPayload]]) -> Out:
     states = await store.key_states(conn, [e.data.reduction_key for e in events])  # type: ignore[attr-defined]
     r = _Round()
+    links = [
+        e.data.alarmed_object_id
+        for e in events
+        if isinstance(e.data, ProbeAlarmRaised) and e.data.alarmed_object_type is ResourceType.LINK
+    ]
+    if links:
+        r.link_ends = await store.link_ends(conn, links)
+        r.node_roots = await store.root_node_alarms(
+            conn, sorted({n for ends in r.link_ends.values() for n in ends})
+        )
     for event in events:
         data = event.data
         if isinstance(data, ProbeAlarmRaised):
@@ -145,7 +159,8 @@ def _decide_raise(
         r.drop_holds.append(raised.reduction_key)
     # A clear that overtook its raise: the condition is already over, nobody is impacted now.
     cleared_at = state.held_clear_at if outcome is RaiseOutcome.NEW_AND_CLEARED else None
-    r.new_alarms.append(store.NewAlarm(alarm_id, raised, cleared_at))
+    parent = _root_cause(r, raised) if cleared_at is None else None
+    r.new_alarms.append(store.NewAlarm(alarm_id, raised, cleared_at, parent))
     r.raised.append(
         new_event(
             AlarmRaised(
@@ -160,6 +175,8 @@ def _decide_raise(
                 alarm_raised_time=raised.event_time,
                 service_affecting=raised.service_affecting,
                 source_system_id=raised.source_system_id,
+                is_root_cause=parent is None,
+                parent_alarm_id=parent,
             ),
             source=SOURCE,
             subject=alarm_id,
@@ -168,8 +185,24 @@ def _decide_raise(
     )
     if cleared_at is not None:
         r.raised.append(_cleared(cause, alarm_id, raised.reduction_key, raised.alarmed_object_id, cleared_at))
+    elif parent is not None:
+        with event_context(cause):
+            log.info("symptom of a node failure", alarm_id=alarm_id, parent_alarm_id=parent)
     elif lifecycle.opens_ticket(raised.perceived_severity, raised.service_affecting):
         r.ticketing.append((cause, alarm_id, raised))
+        if raised.alarmed_object_type is ResourceType.NODE:
+            r.node_roots.setdefault(raised.alarmed_object_id, (alarm_id, raised.event_time))
+
+
+def _root_cause(r: _Round, raised: ProbeAlarmRaised) -> str | None:
+    """The node alarm that explains a new link alarm, if one does."""
+    if raised.alarmed_object_type is not ResourceType.LINK:
+        return None
+    for node in r.link_ends.get(raised.alarmed_object_id, ()):
+        root = r.node_roots.get(node)
+        if root is not None and lifecycle.explains(root[1], raised.event_time):
+            return root[0]
+    return None
 
 
 def _decide_clear(
@@ -352,6 +385,17 @@ async def _clears(
         _cleared(cause, alarm_id, clear.reduction_key, clear.alarmed_object_id, clear.event_time)
         for cause, alarm_id, clear in clears
     ]
+    # What a root cause explained clears with it (unless the probe still reports it).
+    for symptom in await store.clear_symptoms(conn, cleared):
+        out.append(
+            _cleared(
+                causes[symptom["parent_alarm_id"]],
+                symptom["id"],
+                symptom["reduction_key"],
+                symptom["alarmed_object_id"],
+                symptom["cleared_at"],
+            )
+        )
     now = datetime.now(UTC)
     for ticket in await store.resolve_tickets(conn, [alarm_id for alarm_id, _ in cleared], now):
         out.append(

@@ -8,7 +8,7 @@ when the raise comes; stale repeats (observed before the last clear) are dropped
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from events.network import ProbeAlarmCleared, ProbeAlarmRaised
@@ -74,3 +74,12 @@ def ticket_priority(severity: PerceivedSeverity) -> int:
 def takes_services_down(severity: PerceivedSeverity, service_affecting: bool) -> bool:
     """Whether the alarm means the services on its resource are down."""
     return opens_ticket(severity, service_affecting)
+
+
+CORRELATION_WINDOW = timedelta(seconds=30)
+
+
+def explains(root_raised_at: datetime, symptom_observed_at: datetime) -> bool:
+    """Whether a node alarm raised at ``root_raised_at`` explains a link alarm observed at
+    ``symptom_observed_at``: the link's alarm follows the node's within the correlation window."""
+    return root_raised_at <= symptom_observed_at <= root_raised_at + CORRELATION_WINDOW

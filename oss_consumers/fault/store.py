@@ -41,6 +41,7 @@ class NewAlarm:
     alarm_id: str
     raised: ProbeAlarmRaised
     cleared_at: datetime | None  # already cleared: its clear overtook it
+    parent_alarm_id: str | None = None  # a symptom of this root-cause alarm
 
 
 async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
@@ -51,15 +52,15 @@ async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
         """
         INSERT INTO alarms (id, reduction_key, alarmed_object_id, alarmed_object_type, alarm_type,
             probable_cause, specific_problem, perceived_severity, state, service_affecting,
-            source_system_id, raised_at, last_seen_at, cleared_at)
+            source_system_id, raised_at, last_seen_at, cleared_at, is_root_cause, parent_alarm_id)
         SELECT id, key, object_id, object_type, alarm_type, cause, problem, severity,
                CASE WHEN cleared_at IS NULL THEN 'raised' ELSE 'cleared' END,
-               affecting, source, raised_at, raised_at, cleared_at
+               affecting, source, raised_at, raised_at, cleared_at, parent IS NULL, parent
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                     $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[],
-                    $12::timestamptz[])
+                    $12::timestamptz[], $13::text[])
              AS u(id, key, object_id, object_type, alarm_type, cause, problem, severity, affecting,
-                  source, raised_at, cleared_at)
+                  source, raised_at, cleared_at, parent)
         """,
         [a.alarm_id for a in alarms],
         [x.reduction_key for x in r],
@@ -73,6 +74,7 @@ async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
         [x.source_system_id for x in r],
         [x.event_time for x in r],
         [a.cleared_at for a in alarms],
+        [a.parent_alarm_id for a in alarms],
     )
 
 
@@ -362,3 +364,52 @@ async def move_services(conn: Connection, moves: Sequence[tuple[str, Sequence[st
         "INSERT INTO service_resources (service_id, resource_id, position) VALUES ($1, $2, $3)",
         [(service_id, r, n) for service_id, path in moves for n, r in enumerate(path)],
     )
+
+
+async def link_ends(conn: Connection, link_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The two end nodes of each link."""
+    rows = await conn.fetch(
+        "SELECT id, a_end, z_end FROM resources WHERE resource_type = 'link' AND id = ANY($1::text[])",
+        list(link_ids),
+    )
+    return {r["id"]: (r["a_end"], r["z_end"]) for r in rows}
+
+
+async def root_node_alarms(conn: Connection, node_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+    """The active service-affecting root-cause alarm of each node that has one, with when it was
+    raised."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (alarmed_object_id) alarmed_object_id, id, raised_at FROM alarms
+        WHERE alarmed_object_id = ANY($1::text[]) AND alarmed_object_type = 'node'
+          AND state <> 'cleared' AND service_affecting AND is_root_cause
+        ORDER BY alarmed_object_id, raised_at
+        """,
+        list(node_ids),
+    )
+    return {r["alarmed_object_id"]: (r["id"], r["raised_at"]) for r in rows}
+
+
+async def clear_symptoms(conn: Connection, roots: Sequence[tuple[str, datetime]]) -> list[asyncpg.Record]:
+    """Clear the symptoms of cleared root causes, as of the root's clear, unless the probe has
+    reported the symptom again since: that one persists on its own and becomes a root cause."""
+    if not roots:
+        return []
+    ids = [root for root, _ in roots]
+    at = [when for _, when in roots]
+    cleared = await conn.fetch(
+        """
+        UPDATE alarms a SET state = 'cleared', cleared_at = u.at
+        FROM unnest($1::text[], $2::timestamptz[]) AS u(root, at)
+        WHERE a.parent_alarm_id = u.root AND a.state <> 'cleared' AND a.last_seen_at <= u.at
+        RETURNING a.id, a.reduction_key, a.alarmed_object_id, a.cleared_at, a.parent_alarm_id
+        """,
+        ids,
+        at,
+    )
+    await conn.execute(
+        "UPDATE alarms SET is_root_cause = true, parent_alarm_id = NULL "
+        "WHERE parent_alarm_id = ANY($1::text[]) AND state <> 'cleared'",
+        ids,
+    )
+    return cleared

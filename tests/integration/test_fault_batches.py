@@ -168,3 +168,51 @@ async def test_services_are_moved_around_a_failure_while_a_path_remains(
             service,
         )
     assert path == [n1, c, n3]
+
+
+async def test_a_node_failure_explains_the_link_alarms_that_follow(oss: tuple[asyncpg.Pool, str]) -> None:
+    pool, tag = oss
+    node = Resource(f"NODE-{tag}-HUB", ResourceType.NODE)
+    links = [Resource(f"LINK-{tag}-S{n}", ResourceType.LINK) for n in range(3)]
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO resources (id, resource_type, name) VALUES ($1, 'node', $1)",
+            [(node.id,), *((f"NODE-{tag}-S{n}",) for n in range(3))],
+        )
+        await conn.executemany(
+            "INSERT INTO resources (id, resource_type, name, a_end, z_end) VALUES ($1, 'link', $1, $2, $3)",
+            [(link.id, node.id, f"NODE-{tag}-S{n}") for n, link in enumerate(links)],
+        )
+    node_down = CONDITIONS[ResourceType.NODE][0]  # major, service-affecting
+    out = await apply(pool, [raise_event(node, node_down, T0, "p")])
+    [root] = [e.data for e in out if e.type == "AlarmRaised"]
+    # The node's three links report loss of signal just after: symptoms, no tickets of their own.
+    out = await apply(
+        pool, [raise_event(link, LINK_CONDITION, T0 + timedelta(seconds=2), "p") for link in links]
+    )
+    symptoms = [e.data for e in out if e.type == "AlarmRaised"]
+    assert [(s.is_root_cause, s.parent_alarm_id) for s in symptoms] == [(False, root.alarm_id)] * 3
+    assert "TroubleTicketCreated" not in types(out)
+    # A link failing long after the node is not explained by it.
+    late = Resource(f"LINK-{tag}-LATE", ResourceType.LINK)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO resources (id, resource_type, name, a_end, z_end) VALUES ($1, 'link', $1, $2, $2)",
+            late.id,
+            node.id,
+        )
+    out = await apply(pool, [raise_event(late, LINK_CONDITION, T0 + timedelta(minutes=5), "p")])
+    [independent] = [e.data for e in out if e.type == "AlarmRaised"]
+    assert independent.is_root_cause and independent.parent_alarm_id is None
+
+    # One link is still reported after the node is repaired: it persists on its own.
+    await apply(pool, [raise_event(links[2], LINK_CONDITION, T0 + timedelta(seconds=15), "p")])
+    out = await apply(pool, [clear_event(node, node_down, T0 + timedelta(seconds=10), "p")])
+    cleared = {e.data.alarmed_object_id for e in out if e.type == "AlarmCleared"}
+    assert cleared == {node.id, links[0].id, links[1].id}
+    async with pool.acquire() as conn:
+        still = await conn.fetchrow(
+            "SELECT state, is_root_cause, parent_alarm_id FROM alarms WHERE alarmed_object_id = $1",
+            links[2].id,
+        )
+    assert still["state"] != "cleared" and still["is_root_cause"] and still["parent_alarm_id"] is None
