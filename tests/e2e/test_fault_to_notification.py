@@ -321,3 +321,27 @@ async def test_a_backbone_failure_moves_services_to_a_backup_path(running: Runni
     await eventually(resolved, what="ticket resolved")
     assert running.of("TroubleTicketResolved")[0].ticket_id == ticket.ticket_id
     assert not running.of("ServiceRestored")  # nothing was down
+
+
+async def test_a_node_failure_gives_one_root_cause_one_ticket_reroutes_and_outages(running: Running) -> None:
+    network = yaml.safe_load((PROJECT_ROOT / "demo" / "network.yaml").read_text())
+    through = {s["id"]: s["path"] for s in network["services"] if "NODE-MAN-CR1" in s["path"]}
+    ending = {sid for sid, path in through.items() if "NODE-MAN-AG1" in path}  # Manchester is an end
+    transit = set(through) - ending  # only passing through Manchester: a way round exists
+    assert ending and transit
+    running.cli("probe", "raise", "NODE-MAN-CR1")
+    for link in ("LINK-MAN-CR1-AG1", "LINK-LON-MAN", "LINK-MAN-LDS"):
+        running.cli("probe", "raise", link)
+
+    async def handled() -> bool:
+        return len(running.of("AlarmRaised")) == 4 and len(running.of("ServiceOutageStarted")) == len(ending)
+
+    await eventually(handled, timeout=30, what=lambda: f"node failure handled; seen {running.summary()}")
+    alarms = running.of("AlarmRaised")
+    [root] = [a for a in alarms if a.is_root_cause]
+    assert root.alarmed_object_id == "NODE-MAN-CR1"
+    assert all(a.parent_alarm_id == root.alarm_id for a in alarms if a is not root)
+    [ticket] = running.of("TroubleTicketCreated")
+    assert "NODE-MAN-CR1" in ticket.name
+    assert {o.service_id for o in running.of("ServiceOutageStarted")} == ending
+    assert {r.service_id for r in running.of("ServiceRerouted")} == transit
