@@ -142,6 +142,21 @@ class TroubleTicketCreated(EventPayload):
 
 
 @register
+class TroubleTicketEscalated(EventPayload):
+    """A trouble ticket is still open past the time limit of its severity."""
+
+    event_type = "TroubleTicketEscalated"
+    key_field = "ticket_id"
+
+    ticket_id: str = Field(description="TMF621 id.")
+    severity: PerceivedSeverity = Field(description="Severity of the alarm behind the ticket.")
+    priority: int = Field(ge=1, le=4, description="Priority after the escalation (1 highest).")
+    open_seconds: float = Field(ge=0, description="How long the ticket has been open.")
+    limit_seconds: float = Field(ge=0, description="The time limit of its severity.")
+    escalated_at: AwareDatetime = Field(description="When it was escalated.")
+
+
+@register
 class TroubleTicketResolved(EventPayload):
     """A trouble ticket is resolved: the alarm behind it has cleared."""
 

@@ -222,6 +222,12 @@ async def system(
         for c in consumers:
             tasks.append(asyncio.create_task(supervise(c.component, c.run)))
         tasks.append(asyncio.create_task(supervise("housekeeping", lambda: _housekeeping(pools, settings))))
+        fault_outbox = Outbox(bus, fault.COMPONENT)
+        tasks.append(
+            asyncio.create_task(
+                supervise("escalations", lambda: _escalations(pools["oss"], fault_outbox, relays["oss"]))
+            )
+        )
         dunning_outbox = Outbox(bus, billing.COMPONENT)
         tasks.append(
             asyncio.create_task(
@@ -256,6 +262,18 @@ async def _housekeeping(pools: dict[str, asyncpg.Pool], settings: Settings, ever
                 log.info(
                     "housekeeping", domain=name, event_ids_forgotten=forgotten, held_clears_purged=purged
                 )
+        await asyncio.sleep(every)
+
+
+async def _escalations(pool: asyncpg.Pool, outbox: Outbox, relay: OutboxRelay, every: float = 30.0) -> None:
+    """Escalate trouble tickets open past their severity's time limit, once per ticket."""
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            escalated = await fault.escalate_overdue_tickets(conn, datetime.now(UTC))
+            await outbox.add(conn, escalated)
+        if escalated:
+            log.info("tickets escalated", count=len(escalated))
+            relay.wake()
         await asyncio.sleep(every)
 
 

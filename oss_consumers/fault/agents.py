@@ -24,6 +24,7 @@ from events.oss import (
     ServiceRerouted,
     ServiceRestored,
     TroubleTicketCreated,
+    TroubleTicketEscalated,
     TroubleTicketResolved,
     TroubleTicketStatus,
 )
@@ -43,6 +44,7 @@ PUBLISHES = (
     AlarmCleared,
     AlarmAcknowledged,
     TroubleTicketCreated,
+    TroubleTicketEscalated,
     TroubleTicketResolved,
     ServiceOutageStarted,
     ServiceRerouted,
@@ -454,4 +456,26 @@ async def on_ack_request(
             subject=request.alarm_id,
             cause=cause,
         )
+    ]
+
+
+async def escalate_overdue_tickets(conn: Connection, now: datetime) -> list[Envelope[EventPayload]]:
+    """TroubleTicketEscalated for every open ticket past its severity's time limit, once."""
+    limits = {
+        severity.value: limit.total_seconds() for severity, limit in lifecycle.ESCALATION_LIMITS.items()
+    }
+    return [
+        new_event(
+            TroubleTicketEscalated(
+                ticket_id=r["id"],
+                severity=PerceivedSeverity(r["severity"]),
+                priority=r["priority"],
+                open_seconds=float(r["open_seconds"]),
+                limit_seconds=r["limit_seconds"],
+                escalated_at=now,
+            ),
+            source=SOURCE,
+            subject=r["id"],
+        )
+        for r in await store.escalate_tickets(conn, limits, now)
     ]

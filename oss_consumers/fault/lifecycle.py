@@ -83,3 +83,13 @@ def explains(root_raised_at: datetime, symptom_observed_at: datetime) -> bool:
     """Whether a node alarm raised at ``root_raised_at`` explains a link alarm observed at
     ``symptom_observed_at``: the link's alarm follows the node's within the correlation window."""
     return root_raised_at <= symptom_observed_at <= root_raised_at + CORRELATION_WINDOW
+
+
+# How long a ticket may stay open, by severity, before it is escalated.
+ESCALATION_LIMITS = {
+    PerceivedSeverity.CRITICAL: timedelta(minutes=15),
+    PerceivedSeverity.MAJOR: timedelta(hours=1),
+    PerceivedSeverity.MINOR: timedelta(hours=4),
+    PerceivedSeverity.WARNING: timedelta(hours=24),
+    PerceivedSeverity.INDETERMINATE: timedelta(hours=24),
+}

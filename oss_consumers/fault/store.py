@@ -413,3 +413,21 @@ async def clear_symptoms(conn: Connection, roots: Sequence[tuple[str, datetime]]
         ids,
     )
     return cleared
+
+
+async def escalate_tickets(conn: Connection, limits: dict[str, float], now: datetime) -> list[asyncpg.Record]:
+    """Mark the open tickets past their severity's limit (seconds) as escalated, once each, one
+    priority step up; return them."""
+    return await conn.fetch(
+        """
+        UPDATE trouble_tickets t SET escalated_at = $3::timestamptz, priority = greatest(1, t.priority - 1)
+        FROM unnest($1::text[], $2::float8[]) AS l(severity, seconds)
+        WHERE t.severity = l.severity AND t.resolved_at IS NULL AND t.escalated_at IS NULL
+          AND t.created_at <= $3::timestamptz - make_interval(secs => l.seconds)
+        RETURNING t.id, t.severity, t.priority, extract(epoch FROM $3::timestamptz - t.created_at) AS open_seconds,
+                  l.seconds AS limit_seconds
+        """,
+        list(limits),
+        list(limits.values()),
+        now,
+    )

@@ -216,3 +216,26 @@ async def test_a_node_failure_explains_the_link_alarms_that_follow(oss: tuple[as
             links[2].id,
         )
     assert still["state"] != "cleared" and still["is_root_cause"] and still["parent_alarm_id"] is None
+
+
+async def test_tickets_open_past_their_severity_limit_are_escalated_once(
+    oss: tuple[asyncpg.Pool, str],
+) -> None:
+    from oss_consumers.fault.agents import escalate_overdue_tickets
+
+    pool, tag = oss
+    out = await apply(pool, [raise_event(link(tag, "A"), LINK_CONDITION, T0, "p")])  # critical: 15 min
+    [ticket] = [e.data for e in out if e.type == "TroubleTicketCreated"]
+    async with pool.acquire() as conn, conn.transaction():
+        created = await conn.fetchval(
+            "SELECT created_at FROM trouble_tickets WHERE id = $1", ticket.ticket_id
+        )
+
+        def mine(events: list[Envelope[EventPayload]]) -> list[EventPayload]:
+            return [e.data for e in events if e.data.ticket_id == ticket.ticket_id]  # type: ignore[attr-defined]
+
+        assert mine(await escalate_overdue_tickets(conn, created + timedelta(minutes=14))) == []
+        [escalated] = mine(await escalate_overdue_tickets(conn, created + timedelta(minutes=16)))
+        assert mine(await escalate_overdue_tickets(conn, created + timedelta(minutes=30))) == []
+    assert escalated.priority == 1 and escalated.limit_seconds == 900  # type: ignore[attr-defined]
+    assert escalated.open_seconds == 960  # type: ignore[attr-defined]
