@@ -184,7 +184,9 @@ async def system(
         republished = await crm.republish_assignments(pools["bss"], Outbox(bus, crm.COMPONENT))
         log.info("customer-service assignments republished", count=republished)
 
-        def consumer(component: str, handler: BatchHandler, pool: str) -> EventConsumer:
+        def consumer(
+            component: str, handler: BatchHandler, pool: str, *, record_event_ids: bool = True
+        ) -> EventConsumer:
             return EventConsumer(
                 component,
                 handler,
@@ -193,13 +195,15 @@ async def system(
                 relay=relays[pool],
                 settings=settings,
                 bootstrap_servers=endpoints.bootstrap_servers,
+                record_event_ids=record_event_ids,
             )
 
         consumers = [
             consumer(inventory.COMPONENT, per_event(inventory.handle), "oss"),
             consumer(fault.COMPONENT, fault.handle_batch, "oss"),
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
-            consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss"),
+            # Rating recognises a usage id seen before by itself: no idempotency records needed.
+            consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss", record_event_ids=False),
             consumer(billing.COMPONENT, per_event(billing.handle), "bss"),
             consumer(ordering.COMPONENT, per_event(ordering.handle), "bss"),
             consumer(sales.COMPONENT, per_event(sales.handle), "bss"),

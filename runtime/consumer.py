@@ -118,13 +118,18 @@ class EventConsumer:
         relay: OutboxRelay,
         settings: Settings,
         bootstrap_servers: str,
+        record_event_ids: bool = True,
     ):
+        """``record_event_ids=False`` is for a handler that recognises repeats itself by a
+        business key (rating by usage id): the consumer then keeps no idempotency record, and
+        only drops an event id seen twice within one batch."""
         spec = bus.topology.component(component)
         self.topics = list(spec.consumes)
         bus.topology.check_subscribe(component, self.topics)
         if spec.dead_letter is None:
             raise ValueError(f"{component} has no dead_letter topic")
         self.dead_letter_topic = spec.dead_letter
+        self.record_event_ids = record_event_ids
         self.component = component
         self.handler = handler
         self.bus = bus
@@ -216,15 +221,18 @@ class EventConsumer:
     async def _apply(self, events: list[tuple[Envelope[EventPayload], ConsumerRecord[bytes, bytes]]]) -> None:
         outgoing: list[Envelope[EventPayload]] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            fresh = {
-                r["event_id"]
-                for r in await conn.fetch(
-                    "INSERT INTO processed_events (consumer, event_id) "
-                    "SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
-                    self.component,
-                    [e.id for e, _ in events],
-                )
-            }
+            if self.record_event_ids:
+                fresh = {
+                    r["event_id"]
+                    for r in await conn.fetch(
+                        "INSERT INTO processed_events (consumer, event_id) "
+                        "SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                        self.component,
+                        [e.id for e, _ in events],
+                    )
+                }
+            else:
+                fresh = {e.id for e, _ in events}
             new: list[Envelope[EventPayload]] = []
             for event, _ in events:
                 if event.id in fresh:
