@@ -104,3 +104,28 @@ class UsageRecorded(EventPayload):
     source_system_id: str = Field(
         min_length=1, max_length=128, description="Mediation system that recorded it."
     )
+
+
+class Indicator(StrEnum):
+    """Performance indicators the probes measure per resource."""
+
+    UTILIZATION = "utilization"  # percent of capacity
+    PACKET_LOSS = "packetLoss"  # percent
+    LATENCY = "latency"  # milliseconds
+
+
+@register
+class KpiSampled(EventPayload):
+    """A probe measured one performance indicator of a resource (a VES measurement)."""
+
+    event_type = "KpiSampled"
+    key_field = "resource_id"
+
+    resource_id: str = Field(pattern=_ID, description="Resource measured.")
+    resource_type: ResourceType = Field(description="Kind of resource measured.")
+    indicator: Indicator = Field(description="What was measured.")
+    value: float = Field(
+        ge=0, le=1e9, allow_inf_nan=False, description="Measured value, in the indicator's unit."
+    )
+    measured_at: AwareDatetime = Field(description="When it was measured.")
+    source_system_id: str = Field(min_length=1, max_length=128, description="Probe that measured it.")

@@ -249,3 +249,30 @@ class ServiceActivationFailed(EventPayload):
     order_id: str = Field(description="The order that asked for it.")
     failure: ActivationFailure = Field(description="Kind of failure.")
     reason: str = Field(description="What went wrong, for a BSS user to act on.")
+
+
+class CrossingDirection(StrEnum):
+    """TMF642 crossedThresholdInformation.direction."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+@register
+class ThresholdCrossed(EventPayload):
+    """A windowed KPI crossed its threshold (TMF642 crossedThresholdInformation): going up raises
+    a threshold-crossing alarm, coming back below the clear level (hysteresis) clears it."""
+
+    event_type = "ThresholdCrossed"
+    key_field = "resource_id"
+
+    resource_id: str = Field(description="Resource whose indicator crossed.")
+    resource_type: ResourceType = Field(description="Kind of resource.")
+    indicator: str = Field(description="TMF642 indicatorName.")
+    observed_value: float = Field(description="TMF642 observedValue: the window's average.")
+    threshold: float = Field(
+        description="The level crossed: the raise level going up, the clear level going down."
+    )
+    direction: CrossingDirection = Field(description="TMF642 direction.")
+    granularity_seconds: int = Field(gt=0, description="TMF642 granularity: the window length.")
+    window_start: AwareDatetime = Field(description="Start of the window that crossed.")

@@ -31,7 +31,8 @@ from oss_consumers.fault import console
 from oss_consumers.fault import store as fault_store
 from oss_consumers.inventory import agents as inventory
 from oss_consumers.inventory.seed import load_network, seed_inventory
-from producers import mediation, probes
+from oss_consumers.performance import agents as performance
+from producers import kpis, mediation, probes
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
 from runtime.consumer import BatchHandler, EventConsumer, forget_processed, per_event
@@ -201,6 +202,7 @@ async def system(
         consumers = [
             consumer(inventory.COMPONENT, per_event(inventory.handle), "oss"),
             consumer(fault.COMPONENT, fault.handle_batch, "oss"),
+            consumer(performance.COMPONENT, performance.handle_batch, "oss"),
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
             # Rating recognises a usage id seen before by itself: no idempotency records needed.
             consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss", record_event_ids=False),
@@ -245,6 +247,11 @@ async def system(
                 tasks.append(asyncio.create_task(supervise(probes.COMPONENT, simulator.run)))
         if usage is not None:
             tasks.append(asyncio.create_task(supervise(mediation.COMPONENT, usage.run)))
+        if simulate and settings.kpi_interval > 0:
+            sampler = kpis.KpiSimulator(
+                bus.publisher(kpis.COMPONENT), kpis.links_of(network), interval=settings.kpi_interval
+            )
+            tasks.append(asyncio.create_task(supervise(kpis.COMPONENT, sampler.run)))
         yield sys_
     finally:
         for task in tasks:
@@ -329,5 +336,7 @@ COMPONENT_MODULES = (
     ordering,
     portal,
     sales,
+    kpis,
+    performance,
 )
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

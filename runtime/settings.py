@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
     probe_rate: float = Field(default=0.5, ge=0, description="Simulated alarms per second.")
     usage_rate: float = Field(default=20.0, ge=0, description="Simulated usage records per second.")
+    kpi_interval: float = Field(
+        default=5.0, ge=0, description="Seconds between KPI samples of each link (0: off)."
+    )
     dedup_retention_hours: float = Field(
         default=168.0, gt=0, description="How long consumed event ids are kept to recognise redeliveries."
     )

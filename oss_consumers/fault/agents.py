@@ -3,15 +3,17 @@ and service impact out."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
 from events import Envelope, EventPayload, new_event
-from events.network import ProbeAlarmCleared, ProbeAlarmRaised
+from events.network import ProbeAlarmCleared, ProbeAlarmRaised, reduction_key
 from events.oss import (
     AckState,
     AlarmAcknowledged,
@@ -19,16 +21,18 @@ from events.oss import (
     AlarmChanged,
     AlarmCleared,
     AlarmRaised,
+    CrossingDirection,
     RelatedEntity,
     ServiceOutageStarted,
     ServiceRerouted,
     ServiceRestored,
+    ThresholdCrossed,
     TroubleTicketCreated,
     TroubleTicketEscalated,
     TroubleTicketResolved,
     TroubleTicketStatus,
 )
-from events.x733 import PerceivedSeverity, ResourceType
+from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, KeyState, RaiseOutcome
 from oss_consumers.inventory.paths import detour
@@ -37,7 +41,7 @@ from runtime.db import Connection
 
 COMPONENT = "oss-fault"
 SOURCE = "/oss/fault"
-HANDLES = (ProbeAlarmRaised, ProbeAlarmCleared, AlarmAcknowledgementRequested)
+HANDLES = (ProbeAlarmRaised, ProbeAlarmCleared, AlarmAcknowledgementRequested, ThresholdCrossed)
 PUBLISHES = (
     AlarmRaised,
     AlarmChanged,
@@ -71,6 +75,8 @@ async def handle_batch(
     out: Out = []
     probe: list[Envelope[EventPayload]] = []
     for event in events:
+        if isinstance(event.data, ThresholdCrossed):
+            event = _threshold_alarm(event, event.data)
         if isinstance(event.data, ProbeAlarmRaised | ProbeAlarmCleared):
             probe.append(event)
         elif not isinstance(event.data, AlarmAcknowledgementRequested):
@@ -82,6 +88,36 @@ async def handle_batch(
             with event_context(event):
                 out.extend(await on_ack_request(conn, event, event.data))
     return out
+
+
+def _threshold_alarm(event: Envelope[EventPayload], crossed: ThresholdCrossed) -> Envelope[EventPayload]:
+    """A threshold crossing as the raise or clear of a quality-of-service alarm, one per resource
+    and indicator, observed at the end of the window that crossed."""
+    up = crossed.direction is CrossingDirection.UP
+    notification: dict[str, Any] = {
+        "notification_id": event.id,
+        "reduction_key": reduction_key(
+            AlarmType.QUALITY_OF_SERVICE.value,
+            ProbableCause.THRESHOLD_CROSSED.value,
+            f"{crossed.resource_id}/{crossed.indicator}",
+        ),
+        "alarmed_object_id": crossed.resource_id,
+        "alarmed_object_type": crossed.resource_type,
+        "alarm_type": AlarmType.QUALITY_OF_SERVICE,
+        "probable_cause": ProbableCause.THRESHOLD_CROSSED,
+        "specific_problem": (
+            f"{crossed.indicator} {crossed.observed_value:g} {'above' if up else 'below'} "
+            f"{crossed.threshold:g} over {crossed.granularity_seconds} s"
+        ),
+        "event_time": crossed.window_start + timedelta(seconds=crossed.granularity_seconds),
+        "source_system_id": COMPONENT,
+    }
+    data: EventPayload = (
+        ProbeAlarmRaised(**notification, perceived_severity=PerceivedSeverity.MINOR, service_affecting=False)
+        if up
+        else ProbeAlarmCleared(**notification)
+    )
+    return dataclasses.replace(event, data=data)
 
 
 def rounds(events: Sequence[Envelope[EventPayload]]) -> list[list[Envelope[EventPayload]]]:

@@ -1,0 +1,1 @@
+"""Performance: KPI windows, threshold crossings with hysteresis."""

@@ -1,0 +1,161 @@
+"""Performance's consumer: KPI samples into tumbling windows; when a window closes (a sample of a
+later window arrives), its average is checked against the indicator's thresholds, with
+hysteresis: above the raise level raises a threshold crossing, and only a window back below the
+clear level clears it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from events import Envelope, EventPayload, new_event
+from events.network import Indicator, KpiSampled
+from events.oss import CrossingDirection, ThresholdCrossed
+from events.x733 import ResourceType
+from runtime.consumer import Rejected
+from runtime.db import Connection
+
+COMPONENT = "oss-performance"
+SOURCE = "/oss/performance"
+HANDLES = (KpiSampled,)
+PUBLISHES = (ThresholdCrossed,)
+GRANULARITY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Raise above ``raise_at``; clear only below ``clear_at`` (hysteresis)."""
+
+    raise_at: float
+    clear_at: float
+
+
+THRESHOLDS = {
+    Indicator.UTILIZATION: Threshold(80.0, 70.0),
+    Indicator.PACKET_LOSS: Threshold(2.0, 1.0),
+    Indicator.LATENCY: Threshold(50.0, 40.0),
+}
+
+
+def window_start(at: datetime, granularity: int = GRANULARITY_SECONDS) -> datetime:
+    """Start of the tumbling window holding ``at``."""
+    seconds = int(at.timestamp()) // granularity * granularity
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def crossing(crossed: bool, average: float, threshold: Threshold) -> CrossingDirection | None:
+    """What a closed window's average does to an indicator that is (or is not) crossed now."""
+    if not crossed and average > threshold.raise_at:
+        return CrossingDirection.UP
+    if crossed and average < threshold.clear_at:
+        return CrossingDirection.DOWN
+    return None
+
+
+async def handle_batch(
+    conn: Connection, events: Sequence[Envelope[EventPayload]]
+) -> Sequence[Envelope[EventPayload]]:
+    """Add a batch of samples to their windows; return the threshold crossings of the windows the
+    batch closed."""
+    rows: dict[tuple[str, str, datetime], list[float | str]] = {}
+    latest: dict[tuple[str, str], datetime] = {}
+    for event in events:
+        sample = event.data
+        if not isinstance(sample, KpiSampled):
+            raise Rejected(f"{COMPONENT} does not handle {event.type}")
+        key = (sample.resource_id, sample.indicator.value, window_start(sample.measured_at))
+        row = rows.setdefault(key, [0.0, 0.0, 0.0, sample.resource_type.value])
+        row[0] = float(row[0]) + 1
+        row[1] = float(row[1]) + sample.value
+        row[2] = max(float(row[2]), sample.value)
+        one = (sample.resource_id, sample.indicator.value)
+        latest[one] = max(latest.get(one, key[2]), key[2])
+    keys = list(rows)
+    await conn.execute(
+        """
+        INSERT INTO kpi_windows (resource_id, indicator, window_start, resource_type, samples, total, maximum)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int[],
+                             $6::float8[], $7::float8[])
+        ON CONFLICT (resource_id, indicator, window_start) DO UPDATE SET
+            samples = kpi_windows.samples + excluded.samples,
+            total = kpi_windows.total + excluded.total,
+            maximum = greatest(kpi_windows.maximum, excluded.maximum)
+        """,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [str(rows[k][3]) for k in keys],
+        [int(float(rows[k][0])) for k in keys],
+        [float(rows[k][1]) for k in keys],
+        [float(rows[k][2]) for k in keys],
+    )
+    series = list(latest)
+    # Windows of these series older than the newest window seen are closed: evaluate them once,
+    # oldest first.
+    closed = await conn.fetch(
+        """
+        UPDATE kpi_windows w SET evaluated = true
+        FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS s(resource_id, indicator, newest)
+        WHERE w.resource_id = s.resource_id AND w.indicator = s.indicator
+          AND w.window_start < s.newest AND NOT w.evaluated
+        RETURNING w.resource_id, w.indicator, w.window_start, w.resource_type, w.total / w.samples AS average
+        """,
+        [s[0] for s in series],
+        [s[1] for s in series],
+        [latest[s] for s in series],
+    )
+    if not closed:
+        return []
+    states = {
+        (r["resource_id"], r["indicator"]): r["crossed"]
+        for r in await conn.fetch(
+            """
+            SELECT t.resource_id, t.indicator, t.crossed FROM threshold_states t
+            JOIN unnest($1::text[], $2::text[]) AS s(resource_id, indicator)
+              ON (t.resource_id, t.indicator) = (s.resource_id, s.indicator)
+            FOR UPDATE OF t
+            """,
+            [r["resource_id"] for r in closed],
+            [r["indicator"] for r in closed],
+        )
+    }
+    out: list[Envelope[EventPayload]] = []
+    changed: dict[tuple[str, str], tuple[bool, datetime]] = {}
+    for r in sorted(closed, key=lambda r: r["window_start"]):
+        series_key = (r["resource_id"], r["indicator"])
+        threshold = THRESHOLDS[Indicator(r["indicator"])]
+        direction = crossing(states.get(series_key, False), r["average"], threshold)
+        if direction is None:
+            continue
+        states[series_key] = direction is CrossingDirection.UP
+        changed[series_key] = (states[series_key], r["window_start"])
+        out.append(
+            new_event(
+                ThresholdCrossed(
+                    resource_id=r["resource_id"],
+                    resource_type=ResourceType(r["resource_type"]),
+                    indicator=r["indicator"],
+                    observed_value=round(r["average"], 3),
+                    threshold=threshold.raise_at if direction is CrossingDirection.UP else threshold.clear_at,
+                    direction=direction,
+                    granularity_seconds=GRANULARITY_SECONDS,
+                    window_start=r["window_start"],
+                ),
+                source=SOURCE,
+                subject=r["resource_id"],
+            )
+        )
+    if changed:
+        await conn.execute(
+            """
+            INSERT INTO threshold_states (resource_id, indicator, crossed, since)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::timestamptz[])
+            ON CONFLICT (resource_id, indicator) DO UPDATE SET crossed = excluded.crossed, since = excluded.since
+            """,
+            [k[0] for k in changed],
+            [k[1] for k in changed],
+            [v[0] for v in changed.values()],
+            [v[1] for v in changed.values()],
+        )
+    return out
