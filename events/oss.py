@@ -276,3 +276,22 @@ class ThresholdCrossed(EventPayload):
     direction: CrossingDirection = Field(description="TMF642 direction.")
     granularity_seconds: int = Field(gt=0, description="TMF642 granularity: the window length.")
     window_start: AwareDatetime = Field(description="Start of the window that crossed.")
+
+
+@register
+class CapacityForecastChanged(EventPayload):
+    """The capacity forecast of a resource moved materially: its trend over the KPI windows, and
+    when it reaches the planning threshold (time to exhaustion)."""
+
+    event_type = "CapacityForecastChanged"
+    key_field = "resource_id"
+
+    resource_id: str = Field(description="Resource forecast.")
+    indicator: str = Field(description="Indicator forecast, e.g. utilization.")
+    level: float = Field(description="Trend level now, in the indicator's unit.")
+    slope_per_day: float = Field(description="Trend growth per day, in the indicator's unit.")
+    planning_threshold: float = Field(description="Level at which the resource counts as exhausted.")
+    exhaustion_at: AwareDatetime | None = Field(
+        description="When the trend reaches the threshold; none if it does not rise."
+    )
+    windows: int = Field(ge=2, description="How many windows the trend is fitted over.")

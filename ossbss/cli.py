@@ -482,6 +482,36 @@ async def _sales_report(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _capacity_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    async with _domain_pool(_settings(), "oss") as pool:
+        rows = await pool.fetch(
+            """
+            SELECT resource_id, indicator, level, slope_per_day, exhaustion_at, windows, computed_at
+            FROM capacity_forecasts
+            ORDER BY exhaustion_at ASC NULLS LAST, level DESC LIMIT $1
+            """,
+            args.limit,
+        )
+    now = datetime.now(UTC)
+    _out(f"{'resource':<20} {'indicator':<12} {'level':>7} {'per day':>8}  exhausted (90 %)")
+    for r in rows:
+        if r["exhaustion_at"] is None:
+            when = "not rising"
+        elif r["exhaustion_at"] <= now:
+            when = "now"
+        else:
+            days = (r["exhaustion_at"] - now).total_seconds() / 86_400
+            when = f"in {days:,.1f} days ({r['exhaustion_at']:%Y-%m-%d})"
+        _out(
+            f"{r['resource_id']:<20} {r['indicator']:<12} {r['level']:>6.1f}% {r['slope_per_day']:>+7.2f}%  {when}"
+        )
+    if not rows:
+        _out("no forecasts yet: they need a few minutes of KPI windows")
+    return 0
+
+
 async def _bench(args: argparse.Namespace) -> int:
     from ossbss.bench import BenchError, bench_alarms, bench_usage
 
@@ -576,6 +606,12 @@ def parser() -> argparse.ArgumentParser:
     sales_report = sales_cmd.add_parser("report", help="orders and revenue by product and day")
     sales_report.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
 
+    capacity = sub.add_parser("capacity", help="capacity forecasts").add_subparsers(
+        dest="action", required=True
+    )
+    capacity_report = capacity.add_parser("report", help="time to exhaustion per resource, worst first")
+    capacity_report.add_argument("--limit", type=int, default=30)
+
     bench = sub.add_parser("bench", help="measure the system against a same-run baseline")
     bench_what = bench.add_subparsers(dest="action", required=True)
     alarms = bench_what.add_parser("alarms", help="alarm handling: throughput and alarm-to-ticket latency")
@@ -611,6 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_probe(args))
         if args.command == "order":
             return asyncio.run(_order(args))
+        if args.command == "capacity":
+            return asyncio.run(_capacity_report(args))
         if args.command == "sales":
             return asyncio.run(_sales_report(args))
         if args.command == "payment":

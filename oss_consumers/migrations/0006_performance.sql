@@ -20,3 +20,15 @@ CREATE TABLE threshold_states (
     since       timestamptz NOT NULL,
     PRIMARY KEY (resource_id, indicator)
 );
+
+-- The latest capacity forecast of each resource and indicator.
+CREATE TABLE capacity_forecasts (
+    resource_id   text NOT NULL,
+    indicator     text NOT NULL,
+    computed_at   timestamptz NOT NULL,
+    windows       integer NOT NULL,
+    level         double precision NOT NULL,
+    slope_per_day double precision NOT NULL,
+    exhaustion_at timestamptz,
+    PRIMARY KEY (resource_id, indicator)
+);

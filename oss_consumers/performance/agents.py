@@ -11,15 +11,16 @@ from datetime import UTC, datetime
 
 from events import Envelope, EventPayload, new_event
 from events.network import Indicator, KpiSampled
-from events.oss import CrossingDirection, ThresholdCrossed
+from events.oss import CapacityForecastChanged, CrossingDirection, ThresholdCrossed
 from events.x733 import ResourceType
+from oss_consumers.performance.forecast import PLANNING_THRESHOLD, changed_materially, forecast
 from runtime.consumer import Rejected
 from runtime.db import Connection
 
 COMPONENT = "oss-performance"
 SOURCE = "/oss/performance"
 HANDLES = (KpiSampled,)
-PUBLISHES = (ThresholdCrossed,)
+PUBLISHES = (ThresholdCrossed, CapacityForecastChanged)
 GRANULARITY_SECONDS = 60
 
 
@@ -107,6 +108,9 @@ async def handle_batch(
     )
     if not closed:
         return []
+    out = await _forecasts(
+        conn, sorted({r["resource_id"] for r in closed if r["indicator"] == Indicator.UTILIZATION.value})
+    )
     states = {
         (r["resource_id"], r["indicator"]): r["crossed"]
         for r in await conn.fetch(
@@ -120,7 +124,6 @@ async def handle_batch(
             [r["indicator"] for r in closed],
         )
     }
-    out: list[Envelope[EventPayload]] = []
     changed: dict[tuple[str, str], tuple[bool, datetime]] = {}
     for r in sorted(closed, key=lambda r: r["window_start"]):
         series_key = (r["resource_id"], r["indicator"])
@@ -158,4 +161,78 @@ async def handle_batch(
             [v[0] for v in changed.values()],
             [v[1] for v in changed.values()],
         )
+    return out
+
+
+async def _forecasts(
+    conn: Connection, resource_ids: list[str], history: int = 60
+) -> list[Envelope[EventPayload]]:
+    """Refit the utilization trend of resources with newly closed windows; publish the forecasts
+    that moved materially."""
+    if not resource_ids:
+        return []
+    rows = await conn.fetch(
+        """
+        SELECT resource_id, window_start, average FROM (
+            SELECT resource_id, window_start, total / samples AS average,
+                   row_number() OVER (PARTITION BY resource_id ORDER BY window_start DESC) AS age
+            FROM kpi_windows
+            WHERE resource_id = ANY($1::text[]) AND indicator = $2 AND evaluated
+        ) recent WHERE age <= $3 ORDER BY resource_id, window_start
+        """,
+        resource_ids,
+        Indicator.UTILIZATION.value,
+        history,
+    )
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    for r in rows:
+        series.setdefault(r["resource_id"], []).append((r["window_start"], r["average"]))
+    previous = {
+        r["resource_id"]: r["exhaustion_at"]
+        for r in await conn.fetch(
+            "SELECT resource_id, exhaustion_at FROM capacity_forecasts WHERE resource_id = ANY($1::text[]) "
+            "AND indicator = $2",
+            resource_ids,
+            Indicator.UTILIZATION.value,
+        )
+    }
+    now = datetime.now(UTC)
+    out: list[Envelope[EventPayload]] = []
+    for resource_id, points in series.items():
+        fit = forecast(points)
+        if fit is None:
+            continue
+        first = resource_id not in previous
+        await conn.execute(
+            """
+            INSERT INTO capacity_forecasts (resource_id, indicator, computed_at, windows, level, slope_per_day, exhaustion_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (resource_id, indicator) DO UPDATE SET computed_at = excluded.computed_at,
+                windows = excluded.windows, level = excluded.level, slope_per_day = excluded.slope_per_day,
+                exhaustion_at = excluded.exhaustion_at
+            """,
+            resource_id,
+            Indicator.UTILIZATION.value,
+            now,
+            fit.windows,
+            fit.level,
+            fit.slope_per_day,
+            fit.exhaustion_at,
+        )
+        if first or changed_materially(previous[resource_id], fit.exhaustion_at, now):
+            out.append(
+                new_event(
+                    CapacityForecastChanged(
+                        resource_id=resource_id,
+                        indicator=Indicator.UTILIZATION.value,
+                        level=fit.level,
+                        slope_per_day=fit.slope_per_day,
+                        planning_threshold=PLANNING_THRESHOLD,
+                        exhaustion_at=fit.exhaustion_at,
+                        windows=fit.windows,
+                    ),
+                    source=SOURCE,
+                    subject=resource_id,
+                )
+            )
     return out

@@ -39,7 +39,7 @@ async def test_a_utilization_ramp_raises_and_then_clears_a_threshold_crossing(os
 
     async def feed(events: list[Envelope[EventPayload]]) -> tuple[list[str], list[str]]:
         async with oss.acquire() as conn, conn.transaction():
-            crossings = list(await performance_batch(conn, events))
+            crossings = [e for e in await performance_batch(conn, events) if e.type == "ThresholdCrossed"]
             alarms = list(await fault_batch(conn, crossings)) if crossings else []
         return [f"{c.data.direction.value}:{c.data.observed_value:g}" for c in crossings], [  # type: ignore[attr-defined]
             a.type for a in alarms
@@ -69,7 +69,25 @@ async def test_samples_redelivered_in_another_batch_do_not_cross_twice(oss: asyn
     link = f"LINK-{uuid.uuid4().hex[:6].upper()}"
     hot = [sample_event(link, Indicator.UTILIZATION, 95, T0 + timedelta(minutes=n)) for n in range(3)]
     async with oss.acquire() as conn, conn.transaction():
-        first = await performance_batch(conn, hot)
-        again = await performance_batch(conn, hot[1:])
+        first = [e for e in await performance_batch(conn, hot) if e.type == "ThresholdCrossed"]
+        again = [e for e in await performance_batch(conn, hot[1:]) if e.type == "ThresholdCrossed"]
     assert [c.data.direction.value for c in first] == ["up"]  # type: ignore[attr-defined]
     assert again == []
+
+
+async def test_a_growing_load_gets_a_forecast_of_its_exhaustion(oss: asyncpg.Pool) -> None:
+    link = f"LINK-{uuid.uuid4().hex[:6].upper()}"
+    published = []
+    async with oss.acquire() as conn, conn.transaction():
+        for n in range(8):  # one window a minute, 1 point higher each time
+            out = await performance_batch(
+                conn, [sample_event(link, Indicator.UTILIZATION, 40 + n, T0 + timedelta(minutes=n))]
+            )
+            published += [e.data for e in out if e.type == "CapacityForecastChanged"]
+        stored = await conn.fetchrow("SELECT * FROM capacity_forecasts WHERE resource_id = $1", link)
+    first = published[0]
+    assert first.resource_id == link and first.windows == 5  # type: ignore[attr-defined]
+    assert first.slope_per_day == 1440.0  # type: ignore[attr-defined]  # a point a minute
+    assert stored["exhaustion_at"] is not None and stored["windows"] == 7
+    # A trend this steady moves its exhaustion time little from one window to the next.
+    assert len(published) < 7
