@@ -1,5 +1,6 @@
 """Performance probe simulator: link utilization with a daily shape, a growth trend and noise.
-One link runs hot, so that its busy hours cross the utilization threshold."""
+One link runs hot on a busy cycle compressed to ten minutes, so that a demo sees its utilization
+cross the threshold and come back within minutes."""
 
 from __future__ import annotations
 
@@ -62,20 +63,22 @@ class KpiSimulator:
     async def run(self) -> None:
         rng = random.Random(self.seed)
         started = datetime.now(UTC)
-        for n, link in enumerate(sorted(self.link_ids)):
-            self._bases[link] = 72.0 if n == 0 else rng.uniform(25, 55)  # the first link runs hot
+        hot = sorted(self.link_ids)[0] if self.link_ids else None
+        for link in self.link_ids:
+            self._bases[link] = rng.uniform(25, 55)
         while True:
             now = datetime.now(UTC)
-            days = (now - started).total_seconds() / 86_400
+            elapsed = (now - started).total_seconds()
+            values = {
+                link: utilization(base, now, elapsed / 86_400, 0.02, rng.gauss(0, 4))
+                for link, base in self._bases.items()
+            }
+            if hot is not None:
+                values[hot] = min(100.0, 78 + 15 * math.sin(2 * math.pi * elapsed / 600) + rng.gauss(0, 2))
             await self.publisher.publish(
-                *(
-                    sample_event(
-                        link, Indicator.UTILIZATION, utilization(base, now, days, 0.02, rng.gauss(0, 4)), now
-                    )
-                    for link, base in self._bases.items()
-                )
+                *(sample_event(link, Indicator.UTILIZATION, value, now) for link, value in values.items())
             )
-            self.sent += len(self._bases)
+            self.sent += len(values)
             await asyncio.sleep(self.interval)
 
 
