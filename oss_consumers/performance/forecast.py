@@ -1,8 +1,9 @@
 """Capacity forecasts: a least-squares trend over the window averages of an indicator, and when
-it reaches the planning threshold. Pure functions."""
+it reaches the planning threshold, if it rises clearly. Pure functions."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,10 +36,14 @@ def forecast(
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
     newest = points[-1][0]
     level = mean_y + slope * (xs[-1] - mean_x)
+    # Noise over a short history fits steep slopes either way: only a rise that stands out from
+    # the scatter (slope above twice its standard error) is extrapolated.
+    residuals = sum((y - (mean_y + slope * (x - mean_x))) ** 2 for x, y in zip(xs, ys, strict=True))
+    slope_error = math.sqrt(residuals / (n - 2) / spread) if spread and n > 2 else math.inf
     exhaustion = None
     if level >= threshold:
         exhaustion = newest
-    elif slope > 0:
+    elif slope > 2 * slope_error:
         days = (threshold - level) / slope
         if days * 86_400 < HORIZON.total_seconds():
             exhaustion = newest + timedelta(days=days)

@@ -25,6 +25,8 @@ def test_flat_falling_and_already_full_resources() -> None:
     assert forecast(daily([70, 65, 60, 55, 50])).exhaustion_at is None  # type: ignore[union-attr]
     assert forecast(daily([91, 92, 93, 94, 95])).exhaustion_at == T0 + timedelta(days=4)  # type: ignore[union-attr]
     assert forecast(daily([50, 60])) is None  # too few windows
+    # Scatter around a flat load is no trend, however the fitted slope comes out.
+    assert forecast(daily([40, 46, 38, 47, 41, 45, 39, 48])).exhaustion_at is None  # type: ignore[union-attr]
 
 
 def test_only_material_changes_are_published() -> None:
