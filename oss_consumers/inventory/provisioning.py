@@ -1,7 +1,9 @@
 """Provisioning: place a requested service on a path through the network, or say why not.
 
 The path is the shortest (fewest hops) from a node of the A site to a node of the Z site over
-links whose ends and the link itself are enabled; it holds the nodes and links in order.
+working links (enabled, no active service-affecting alarm) that have capacity left (their
+utilization trend below the planning threshold); it holds the nodes and links in order. With a
+path only through full links, the request fails for capacity; with none at all, for the path.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from events import Envelope, EventPayload, new_event
 from events.bss import ServiceProvisioningRequested
 from events.oss import ActivationFailure, ServiceActivated, ServiceActivationFailed
 from oss_consumers.inventory.paths import shortest_path
+from oss_consumers.performance.forecast import PLANNING_THRESHOLD
 from runtime.db import Connection
 
 SOURCE = "/oss/inventory"
@@ -39,17 +42,39 @@ async def provision(
     )
     links = await conn.fetch(
         """
-        SELECT l.id, l.a_end, l.z_end FROM resources l
+        SELECT l.id, l.a_end, l.z_end, f.level AS utilization FROM resources l
+        LEFT JOIN capacity_forecasts f ON f.resource_id = l.id AND f.indicator = 'utilization'
         WHERE l.resource_type = 'link' AND l.operational_state = 'enable'
           AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.alarmed_object_id = l.id
                           AND a.state <> 'cleared' AND a.service_affecting)
         """
     )
+    a_nodes = [n["id"] for n in nodes if n["site_id"] == request.a_site_id]
+    z_nodes = [n["id"] for n in nodes if n["site_id"] == request.z_site_id]
+    # Admission: a link whose utilization trend is at the planning threshold takes no new service.
+    full = {
+        link["id"]: link["utilization"] for link in links if (link["utilization"] or 0) >= PLANNING_THRESHOLD
+    }
     path = shortest_path(
-        [n["id"] for n in nodes if n["site_id"] == request.a_site_id],
-        [n["id"] for n in nodes if n["site_id"] == request.z_site_id],
-        [(link["id"], link["a_end"], link["z_end"]) for link in links],
+        a_nodes,
+        z_nodes,
+        [(link["id"], link["a_end"], link["z_end"]) for link in links if link["id"] not in full],
     )
+    if path is None and full:
+        through_full = shortest_path(
+            a_nodes, z_nodes, [(link["id"], link["a_end"], link["z_end"]) for link in links]
+        )
+        if through_full is not None:
+            blocking = sorted(r for r in through_full if r in full)
+            return [
+                _failed(
+                    cause,
+                    request,
+                    ActivationFailure.NO_CAPACITY,
+                    f"no capacity between {request.a_site_id} and {request.z_site_id}: "
+                    + ", ".join(f"{link} is at {full[link]:.0f} % utilization" for link in blocking),
+                )
+            ]
     if path is None:
         return [
             _failed(
