@@ -10,14 +10,6 @@ from events.registry import EventPayload, register
 from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
 
 
-class AlarmState(StrEnum):
-    """TMF642 ``state``."""
-
-    RAISED = "raised"
-    UPDATED = "updated"
-    CLEARED = "cleared"
-
-
 class AckState(StrEnum):
     """TMF642 ``ackState``."""
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -26,6 +27,7 @@ from bss_consumers.ordering import portal
 from bss_consumers.rating import agents as rating
 from bss_consumers.rating.tariff import demo_plans
 from bss_consumers.sales import agents as sales
+from events import Envelope, EventPayload
 from oss_consumers.fault import agents as fault
 from oss_consumers.fault import console
 from oss_consumers.fault import store as fault_store
@@ -36,6 +38,7 @@ from producers import kpis, mediation, probes
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
 from runtime.consumer import BatchHandler, EventConsumer, forget_processed, per_event
+from runtime.db import Connection
 from runtime.infra import Endpoints
 from runtime.settings import Settings
 from runtime.supervisor import supervise
@@ -89,7 +92,6 @@ class System:
     relays: dict[str, OutboxRelay]
     consumers: list[EventConsumer]
     simulator: probes.ProbeSimulator | None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def ready(self, timeout: float = 60.0) -> None:
         """Wait until every consumer has its partitions."""
@@ -165,7 +167,7 @@ async def system(
     try:
         for name, database in databases.items():
             pools[name] = await db.create_pool(endpoints.database_url, database)
-        relays = {name: OutboxRelay(pool, bus, f"{name}-outbox") for name, pool in pools.items()}
+        relays = {name: OutboxRelay(pool, bus) for name, pool in pools.items()}
 
         network = load_network(settings.network_file)
         added = await seed_inventory(pools["oss"], network)
@@ -222,24 +224,39 @@ async def system(
             usage = mediation.MediationSimulator(
                 bus.publisher(mediation.COMPONENT), mediation.services_of(network), rate=settings.usage_rate
             )
-        sys_ = System(settings, endpoints, topo, bus, pools, relays, consumers, simulator, tasks)
+        sys_ = System(settings, endpoints, topo, bus, pools, relays, consumers, simulator)
         for name, relay in relays.items():
             tasks.append(asyncio.create_task(supervise(f"{name}-outbox-relay", relay.run)))
         for c in consumers:
             tasks.append(asyncio.create_task(supervise(c.component, c.run)))
         tasks.append(asyncio.create_task(supervise("housekeeping", lambda: _housekeeping(pools, settings))))
-        fault_outbox = Outbox(bus, fault.COMPONENT)
-        tasks.append(
-            asyncio.create_task(
-                supervise("escalations", lambda: _escalations(pools["oss"], fault_outbox, relays["oss"]))
-            )
+        periodic = (
+            (
+                "tickets escalated",
+                lambda c: fault.escalate_overdue_tickets(c, datetime.now(UTC)),
+                "oss",
+                fault.COMPONENT,
+                30.0,
+            ),
+            (
+                "invoices overdue",
+                lambda c: billing.dun_overdue(c, datetime.now(UTC).date()),
+                "bss",
+                billing.COMPONENT,
+                60.0,
+            ),
         )
-        dunning_outbox = Outbox(bus, billing.COMPONENT)
-        tasks.append(
-            asyncio.create_task(
-                supervise("dunning", lambda: _dunning(pools["bss"], dunning_outbox, relays["bss"]))
+        for what, find, domain, component, every in periodic:
+            publish = functools.partial(
+                _publish_periodically,
+                what,
+                find,
+                pools[domain],
+                Outbox(bus, component),
+                relays[domain],
+                every,
             )
-        )
+            tasks.append(asyncio.create_task(supervise(what, publish)))
         await sys_.ready()
         if simulator is not None:
             await simulator.resynchronize()
@@ -276,26 +293,22 @@ async def _housekeeping(pools: dict[str, asyncpg.Pool], settings: Settings, ever
         await asyncio.sleep(every)
 
 
-async def _escalations(pool: asyncpg.Pool, outbox: Outbox, relay: OutboxRelay, every: float = 30.0) -> None:
-    """Escalate trouble tickets open past their severity's time limit, once per ticket."""
+async def _publish_periodically(
+    what: str,
+    find: Callable[[Connection], Awaitable[list[Envelope[EventPayload]]]],
+    pool: asyncpg.Pool,
+    outbox: Outbox,
+    relay: OutboxRelay,
+    every: float,
+) -> None:
+    """Every ``every`` seconds, run ``find`` in a transaction and queue the events it returns:
+    ticket escalations, payment reminders."""
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            escalated = await fault.escalate_overdue_tickets(conn, datetime.now(UTC))
-            await outbox.add(conn, escalated)
-        if escalated:
-            log.info("tickets escalated", count=len(escalated))
-            relay.wake()
-        await asyncio.sleep(every)
-
-
-async def _dunning(pool: asyncpg.Pool, outbox: Outbox, relay: OutboxRelay, every: float = 60.0) -> None:
-    """Remind customers of invoices unpaid past their due date, once per invoice."""
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            overdue = await billing.dun_overdue(conn, datetime.now(UTC).date())
-            await outbox.add(conn, overdue)
-        if overdue:
-            log.info("overdue invoices", count=len(overdue))
+            found = await find(conn)
+            await outbox.add(conn, found)
+        if found:
+            log.info(what, count=len(found))
             relay.wake()
         await asyncio.sleep(every)
 

@@ -303,13 +303,14 @@ async def _alarm_list(args: argparse.Namespace) -> int:
 async def _probe(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from oss_consumers.inventory.seed import load_network
     from producers import probes
     from runtime.bus import Bus
     from runtime.infra import existing_endpoints
     from runtime.topology import Topology
 
     settings = _settings()
-    resources = {r.id: r for r in probes.resources_of(probes_network(settings))}
+    resources = {r.id: r for r in probes.resources_of(load_network(settings.network_file))}
     resource = resources.get(args.resource)
     if resource is None:
         raise UsageError(f"unknown resource {args.resource!r}; known: {', '.join(sorted(resources))}")
@@ -326,13 +327,6 @@ async def _probe(args: argparse.Namespace) -> int:
         await bus.stop()
     _out(f"{args.action} {condition.probable_cause.value} on {resource.type.value} {resource.id} published")
     return 0
-
-
-def probes_network(settings: Settings) -> dict[str, Any]:
-    import yaml
-
-    network: dict[str, Any] = yaml.safe_load(settings.network_file.read_text())
-    return network
 
 
 async def _billing_run(args: argparse.Namespace) -> int:
@@ -370,7 +364,7 @@ async def _billing_run(args: argparse.Namespace) -> int:
                 )
             except BillRunError as exc:
                 raise UsageError(str(exc)) from None
-            published = await OutboxRelay(pool, bus, "bss-outbox").drain_once()
+            published = await OutboxRelay(pool, bus).drain_once()
     finally:
         await bus.stop()
     amounts = ", ".join(

@@ -114,6 +114,11 @@ class Outbox:
         )
 
 
+# One relay per domain schema at a time, across processes.
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('outbox-relay-' || current_schema()))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext('outbox-relay-' || current_schema()))"
+
+
 class OutboxRelay:
     """Moves a domain's outbox rows to Kafka in id order, deleting them once acknowledged.
 
@@ -121,10 +126,9 @@ class OutboxRelay:
     idle, so records of one key keep their order.
     """
 
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, name: str, batch: int = 2000):
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, batch: int = 2000):
         self.pool = pool
         self.bus = bus
-        self.name = name
         self.batch = batch
         self._wake = asyncio.Event()
         self.published = 0
@@ -135,9 +139,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         async with self.pool.acquire() as conn:
-            while not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('outbox-relay-' || current_schema()))"
-            ):
+            while not await conn.fetchval(_TRY_LOCK):
                 await asyncio.sleep(2.0)
             try:
                 while True:
@@ -149,21 +151,19 @@ class OutboxRelay:
                             pass
                         self._wake.clear()
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext('outbox-relay-' || current_schema()))")
+                await conn.execute(_UNLOCK)
 
     async def drain_once(self) -> bool:
         """Publish everything queued now, unless another relay holds this schema's outbox (it
         will publish it). Returns whether this call did."""
         async with self.pool.acquire() as conn:
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('outbox-relay-' || current_schema()))"
-            ):
+            if not await conn.fetchval(_TRY_LOCK):
                 return False
             try:
                 while await self._drain(conn) == self.batch:
                     pass
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext('outbox-relay-' || current_schema()))")
+                await conn.execute(_UNLOCK)
         return True
 
     async def _drain(self, conn: Connection) -> int:

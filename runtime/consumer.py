@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
@@ -102,7 +101,6 @@ class ConsumerStats:
     duplicates: int = 0
     dead_lettered: int = 0
     batches: int = 0
-    last_batch_at: float = field(default_factory=time.monotonic)
 
 
 class EventConsumer:
@@ -216,7 +214,6 @@ class EventConsumer:
                     except Exception as exc:
                         await self._dead_letter([(pair[1], f"handler error: {type(exc).__name__}: {exc}")])
         self.stats.batches += 1
-        self.stats.last_batch_at = time.monotonic()
 
     async def _apply(self, events: list[tuple[Envelope[EventPayload], ConsumerRecord[bytes, bytes]]]) -> None:
         outgoing: list[Envelope[EventPayload]] = []

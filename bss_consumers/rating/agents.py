@@ -147,7 +147,7 @@ class UsageRating:
             account = accounts.get(u.service_id)
             if account is None:
                 continue
-            allowance = account.plan.allowances.get(UsageKind(u.usage_kind.value), 0)
+            allowance = account.plan.allowance_for(UsageKind(u.usage_kind.value))
             if allowance <= 0:
                 continue
             period = bill_period_start(u.start_time, account.cycle_day, account.plan.timezone)

@@ -71,11 +71,6 @@ def ticket_priority(severity: PerceivedSeverity) -> int:
     }.get(severity, 4)
 
 
-def takes_services_down(severity: PerceivedSeverity, service_affecting: bool) -> bool:
-    """Whether the alarm means the services on its resource are down."""
-    return opens_ticket(severity, service_affecting)
-
-
 CORRELATION_WINDOW = timedelta(seconds=30)
 
 

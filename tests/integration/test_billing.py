@@ -114,13 +114,14 @@ async def test_outage_credit_usage_and_recurring_charge_make_one_invoice(
         ),
         source="/oss/fault",
     )
+    granted = []
     for _ in range(2):  # redelivered: one credit
         async with pool.acquire() as conn, conn.transaction():
-            granted = await billing.handle(conn, restored)
+            granted.append(await billing.handle(conn, restored))
             await conn.execute(
                 "UPDATE sla_credits SET granted_at = $1 WHERE outage_id = $2", started, f"OUT-{tag}"
             )
-    assert granted == []
+    assert [[c.data.amount_minor for c in credits] for credits in granted] == [[4_500], []]  # type: ignore[attr-defined]
     await add_usage(pool, tag, 1_234, PERIOD)
 
     first = await bill_run(pool, outbox, CYCLE, PERIOD, today=TODAY)

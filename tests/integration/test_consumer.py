@@ -137,7 +137,7 @@ async def rig(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Rig]:
     pool = await db.create_pool(endpoints.database_url, database)
     bus = Bus(endpoints.bootstrap_servers, topology)
     await bus.start()
-    relay = OutboxRelay(pool, bus, "it")
+    relay = OutboxRelay(pool, bus)
     r = Rig(name, topics, topology, bus, pool, relay, endpoints, settings, {})
     async with pool.acquire() as conn:
         await conn.execute(f"CREATE TABLE {r.table} (event_id text, notification_id text)")
