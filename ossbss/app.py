@@ -27,6 +27,8 @@ from bss_consumers.ordering import portal
 from bss_consumers.rating import agents as rating
 from bss_consumers.rating.tariff import demo_plans
 from bss_consumers.sales import agents as sales
+from dashboard import app as web
+from dashboard.context import Edge
 from events import Envelope, EventPayload
 from oss_consumers.fault import agents as fault
 from oss_consumers.fault import console
@@ -92,6 +94,8 @@ class System:
     relays: dict[str, OutboxRelay]
     consumers: list[EventConsumer]
     simulator: probes.ProbeSimulator | None
+    http_url: str | None = None
+    """Where the dashboard and HTTP API are served, once they are."""
 
     async def ready(self, timeout: float = 60.0) -> None:
         """Wait until every consumer has its partitions."""
@@ -258,6 +262,15 @@ async def system(
             )
             tasks.append(asyncio.create_task(supervise(what, publish)))
         await sys_.ready()
+        edge = Edge(settings, endpoints.bootstrap_servers, topo, bus, pools["oss"], pools["bss"], network)
+        sock = web.listen(settings.http_host, settings.http_port)
+        host, port = sock.getsockname()[:2]
+        sys_.http_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        tasks.append(
+            asyncio.create_task(supervise("http", functools.partial(web.serve, web.create_app(edge), sock)))
+        )
+        for name, run in web.background(edge):
+            tasks.append(asyncio.create_task(supervise(name, run)))
         if simulator is not None:
             await simulator.resynchronize()
             if simulator.rate > 0:

@@ -79,6 +79,7 @@ async def _up(args: argparse.Namespace) -> int:
                     f"; probes {'off' if running.simulator is None else f'{running.simulator.rate}/s'}."
                     " Ctrl-C stops."
                 )
+                _out(f"dashboard and API at {running.http_url} (OpenAPI: {running.http_url}docs)")
                 await run_until_stopped(running, stop, _out, duration=args.duration)
         finally:
             endpoints_file.unlink(missing_ok=True)

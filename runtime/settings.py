@@ -59,6 +59,30 @@ class Settings(BaseSettings):
         default=168.0, gt=0, description="How long consumed event ids are kept to recognise redeliveries."
     )
     summary_interval: float = Field(default=5.0, gt=0, description="Seconds between summaries.")
+    http_host: str = Field(default="127.0.0.1", description="Address the dashboard and HTTP API listen on.")
+    http_port: int = Field(
+        default=8080, ge=0, le=65535, description="Port of the dashboard and HTTP API (0: any free port)."
+    )
+    receivers: str = Field(
+        default="snmp,syslog,ves,cdr",
+        description="Protocol receivers `ossbss up` starts, comma-separated (empty: none).",
+    )
+    receiver_host: str = Field(default="127.0.0.1", description="Address the protocol receivers listen on.")
+    snmp_port: int = Field(
+        default=1162, ge=0, le=65535, description="SNMP trap port, UDP (0: any free port)."
+    )
+    syslog_port: int = Field(
+        default=1514, ge=0, le=65535, description="Syslog port, UDP and TCP (0: any free port)."
+    )
+    ves_port: int = Field(
+        default=8081, ge=0, le=65535, description="VES event listener port, HTTP (0: any free port)."
+    )
+    cdr_inbox: Path = Field(
+        default=Path(".state/cdr-inbox"), description="Folder whose CSV CDR files are loaded as they arrive."
+    )
+    syslog_rules_file: Path = Field(
+        default=PROJECT_ROOT / "demo" / "syslog-rules.yaml", description="Syslog match rules into alarms."
+    )
 
     @field_validator("database_url")
     @classmethod

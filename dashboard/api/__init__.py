@@ -1,0 +1,1 @@
+"""TM Forum Open API resources, one module per domain."""
