@@ -1,4 +1,5 @@
-"""Events OSS publishes: alarms (TMF642), trouble tickets (TMF621), service health."""
+"""Events OSS publishes: alarms (TMF642), trouble tickets (TMF621), service health, work orders
+(TMF697)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,17 @@ class AlarmAcknowledgementRequested(EventPayload):
     ack_user_id: str = Field(min_length=1, max_length=128, description="Operator asking.")
 
 
+@register
+class AlarmClearanceRequested(EventPayload):
+    """An operator asks OSS fault management to clear an alarm by hand (TMF642 clearAlarms)."""
+
+    event_type = "AlarmClearanceRequested"
+    key_field = "alarm_id"
+
+    alarm_id: str = Field(min_length=1, description="Alarm to clear.")
+    clear_user_id: str = Field(min_length=1, max_length=128, description="Operator asking.")
+
+
 class TroubleTicketStatus(StrEnum):
     """TMF621 trouble ticket ``status``."""
 
@@ -131,6 +143,10 @@ class TroubleTicketCreated(EventPayload):
     status: TroubleTicketStatus = Field(description="TMF621 status at creation.")
     creation_date: AwareDatetime = Field(description="When the ticket was opened.")
     related_entity: tuple[RelatedEntity, ...] = Field(description="Alarm, resource and services.")
+    field_work_required: bool = Field(
+        default=False,
+        description="Whether the fault needs a technician on site: workforce then opens a work order.",
+    )
 
 
 @register
@@ -150,7 +166,8 @@ class TroubleTicketEscalated(EventPayload):
 
 @register
 class TroubleTicketResolved(EventPayload):
-    """A trouble ticket is resolved: the alarm behind it has cleared."""
+    """A trouble ticket is resolved: the alarm behind it has cleared, and its work order, if any,
+    is done or was never started."""
 
     event_type = "TroubleTicketResolved"
     key_field = "ticket_id"
@@ -287,3 +304,90 @@ class CapacityForecastChanged(EventPayload):
         description="When the trend reaches the threshold; none if it does not rise."
     )
     windows: int = Field(ge=2, description="How many windows the trend is fitted over.")
+
+
+class WorkOrderState(StrEnum):
+    """TMF697 work order ``state``."""
+
+    ACKNOWLEDGED = "acknowledged"  # created, a technician may already be assigned
+    PENDING = "pending"  # waiting for a technician with the skill in the region on shift
+    IN_PROGRESS = "inProgress"  # the technician is on site
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # the fault went away before anyone started
+
+
+class _WorkOrderEvent(EventPayload):
+    key_field = "work_order_id"
+
+    work_order_id: str = Field(description="TMF697 id.")
+    ticket_id: str = Field(description="TMF621 ticket the work order is for.")
+
+
+@register
+class WorkOrderCreated(_WorkOrderEvent):
+    """OSS workforce opened a work order (TMF697) for a ticket that needs field work."""
+
+    event_type = "WorkOrderCreated"
+
+    alarm_id: str = Field(description="TMF642 alarm behind the ticket.")
+    resource_id: str = Field(description="Resource to work on.")
+    site_id: str | None = Field(description="Site the technician goes to, if the inventory knows it.")
+    region: str | None = Field(description="Workforce region of the site.")
+    required_skill: str = Field(description="Skill the job needs (fibre, router, power, ...).")
+    priority: int = Field(ge=1, le=4, description="1 (highest) to 4, the ticket's priority.")
+    state: WorkOrderState = Field(description="TMF697 state at creation.")
+    creation_date: AwareDatetime = Field(description="When the work order was opened.")
+    due_date: AwareDatetime = Field(description="When it must be completed: creation plus the SLA.")
+
+
+@register
+class WorkOrderDispatched(_WorkOrderEvent):
+    """A technician was assigned to a work order."""
+
+    event_type = "WorkOrderDispatched"
+
+    technician_id: str = Field(description="Technician assigned.")
+    dispatched_at: AwareDatetime = Field(description="When the technician was assigned.")
+    due_date: AwareDatetime = Field(description="When the work must be completed.")
+    load: int = Field(ge=1, description="Open work orders of the technician, this one included.")
+
+
+@register
+class WorkOrderStateChanged(_WorkOrderEvent):
+    """A work order moved to another TMF697 state."""
+
+    event_type = "WorkOrderStateChanged"
+
+    state: WorkOrderState = Field(description="State now.")
+    previous_state: WorkOrderState = Field(description="State before.")
+    technician_id: str | None = Field(description="Technician assigned, if any.")
+    changed_at: AwareDatetime = Field(description="When the state changed.")
+    reason: str = Field(default="", description="Why, in words.")
+
+
+@register
+class WorkOrderSlaBreached(_WorkOrderEvent):
+    """A work order was not completed by its due date."""
+
+    event_type = "WorkOrderSlaBreached"
+
+    priority: int = Field(ge=1, le=4, description="Priority of the work order.")
+    due_date: AwareDatetime = Field(description="When it was due.")
+    technician_id: str | None = Field(description="Technician assigned, if any.")
+    breached_at: AwareDatetime = Field(description="When the breach was detected.")
+
+
+@register
+class WorkOrderProgressReported(EventPayload):
+    """A technician reports from the field: on site (inProgress), done (completed), or unable to
+    fix it (failed)."""
+
+    event_type = "WorkOrderProgressReported"
+    key_field = "work_order_id"
+
+    work_order_id: str = Field(min_length=1, description="TMF697 id.")
+    technician_id: str = Field(min_length=1, max_length=64, description="Technician reporting.")
+    state: WorkOrderState = Field(description="inProgress, completed or failed.")
+    note: str = Field(default="", max_length=500, description="What was found or done.")
+    reported_at: AwareDatetime = Field(description="When the technician reported.")

@@ -36,6 +36,9 @@ from oss_consumers.fault import store as fault_store
 from oss_consumers.inventory import agents as inventory
 from oss_consumers.inventory.seed import load_network, seed_inventory
 from oss_consumers.performance import agents as performance
+from oss_consumers.workforce import agents as workforce
+from oss_consumers.workforce import technicians
+from oss_consumers.workforce.store import load_workforce, seed_workforce
 from producers import kpis, mediation, probes
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
@@ -177,6 +180,9 @@ async def system(
         added = await seed_inventory(pools["oss"], network)
         if added:
             log.info("inventory loaded", resources=added)
+        hired = await seed_workforce(pools["oss"], load_workforce(settings.workforce_file))
+        if hired:
+            log.info("technicians loaded", technicians=hired)
         customer_file = crm.load_customers(settings.customers_file)
         customers = await crm.seed_customers(pools["bss"], customer_file)
         if customers:
@@ -209,6 +215,7 @@ async def system(
             consumer(inventory.COMPONENT, per_event(inventory.handle), "oss"),
             consumer(fault.COMPONENT, fault.handle_batch, "oss"),
             consumer(performance.COMPONENT, performance.handle_batch, "oss"),
+            consumer(workforce.COMPONENT, per_event(workforce.handle), "oss"),
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
             # Rating recognises a usage id seen before by itself: no idempotency records needed.
             consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss", record_event_ids=False),
@@ -216,6 +223,10 @@ async def system(
             consumer(ordering.COMPONENT, per_event(ordering.handle), "bss"),
             consumer(sales.COMPONENT, per_event(sales.handle), "bss"),
         ]
+        crew = simulate and settings.field_visit_seconds > 0
+        if crew:
+            visits = technicians.SimulatedCrew(settings.field_visit_seconds)
+            consumers.append(consumer(technicians.COMPONENT, per_event(visits.handle), "oss"))
         simulator = None
         if simulate:
             simulator = probes.ProbeSimulator(
@@ -234,7 +245,7 @@ async def system(
         for c in consumers:
             tasks.append(asyncio.create_task(supervise(c.component, c.run)))
         tasks.append(asyncio.create_task(supervise("housekeeping", lambda: _housekeeping(pools, settings))))
-        periodic = (
+        periodic = [
             (
                 "tickets escalated",
                 lambda c: fault.escalate_overdue_tickets(c, datetime.now(UTC)),
@@ -243,13 +254,30 @@ async def system(
                 30.0,
             ),
             (
+                "work orders dispatched or breached",
+                lambda c: workforce.check_timers(c, datetime.now(UTC)),
+                "oss",
+                workforce.COMPONENT,
+                10.0,
+            ),
+            (
                 "invoices overdue",
                 lambda c: billing.dun_overdue(c, datetime.now(UTC).date()),
                 "bss",
                 billing.COMPONENT,
                 60.0,
             ),
-        )
+        ]
+        if crew:
+            periodic.append(
+                (
+                    "field reports",
+                    lambda c: technicians.due_reports(c, datetime.now(UTC)),
+                    "oss",
+                    technicians.COMPONENT,
+                    1.0,
+                )
+            )
         for what, find, domain, component, every in periodic:
             publish = functools.partial(
                 _publish_periodically,
@@ -364,5 +392,7 @@ COMPONENT_MODULES = (
     sales,
     kpis,
     performance,
+    workforce,
+    technicians,
 )
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

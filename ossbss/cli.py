@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import structlog
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from runtime.bus import Publisher
 from runtime.embedded import InfraError
 from runtime.infra import NoRunningSystem
 from runtime.logs import configure_logging
@@ -247,10 +248,8 @@ def _tail_line(record: Any, as_json: bool, decode: Any, decode_error: type[Excep
 # alarm, probe
 
 
-async def _alarm_ack(args: argparse.Namespace) -> int:
-    from aiokafka.errors import KafkaError
-
-    from oss_consumers.fault import console
+async def _publish_command(component: str, send: Callable[[Publisher], Awaitable[None]]) -> None:
+    """Publish one command event as ``component``, on a running system's broker."""
     from runtime.bus import Bus
     from runtime.infra import existing_endpoints
     from runtime.topology import Topology
@@ -260,15 +259,30 @@ async def _alarm_ack(args: argparse.Namespace) -> int:
     bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-cli")
     await bus.start()
     try:
-        await console.request_acknowledgement(
-            bus.publisher(console.COMPONENT), args.alarm_id, args.by, undo=args.undo
-        )
+        await send(bus.publisher(component))
     except KafkaError as exc:
         raise UsageError(f"could not publish the request: {exc}") from None
     finally:
         await bus.stop()
+
+
+async def _alarm_ack(args: argparse.Namespace) -> int:
+    from oss_consumers.fault import console
+
+    await _publish_command(
+        console.COMPONENT,
+        lambda p: console.request_acknowledgement(p, args.alarm_id, args.by, undo=args.undo),
+    )
     what = "un-acknowledgement" if args.undo else "acknowledgement"
     _out(f"{what} of {args.alarm_id} by {args.by} requested")
+    return 0
+
+
+async def _alarm_clear(args: argparse.Namespace) -> int:
+    from oss_consumers.fault import console
+
+    await _publish_command(console.COMPONENT, lambda p: console.request_clearance(p, args.alarm_id, args.by))
+    _out(f"clear of {args.alarm_id} by {args.by} requested")
     return 0
 
 
@@ -298,6 +312,48 @@ async def _alarm_list(args: argparse.Namespace) -> int:
             f"{r['raised_at']:%Y-%m-%d %H:%M:%S} {r['ticket'] or ''}"
         )
     _out(f"{len(rows)} alarm(s)")
+    return 0
+
+
+async def _workorder_report(args: argparse.Namespace) -> int:
+    from events.oss import WorkOrderState
+    from oss_consumers.workforce import technicians
+
+    state = WorkOrderState(args.state)
+    await _publish_command(
+        technicians.COMPONENT,
+        lambda p: technicians.report(p, args.work_order_id, args.by, state, args.note),
+    )
+    _out(f"{args.work_order_id}: {state.value} reported by {args.by}")
+    return 0
+
+
+async def _workorder_list(args: argparse.Namespace) -> int:
+    async with _domain_pool(_settings(), "oss") as pool:
+        rows = await pool.fetch(
+            """
+            SELECT id, ticket_id, state, priority, required_skill, region, technician_id, resource_id,
+                   created_at, due_at, sla_breached_at IS NOT NULL AS breached
+            FROM work_orders
+            WHERE $1 OR state IN ('acknowledged', 'pending', 'inProgress')
+            ORDER BY created_at DESC LIMIT $2
+            """,
+            args.all,
+            args.limit,
+        )
+    if args.json:
+        for r in rows:
+            _out(
+                json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()})
+            )
+        return 0
+    for r in rows:
+        _out(
+            f"{r['id']:<16} {r['state']:<12} P{r['priority']} {r['required_skill']:<7} "
+            f"{(r['region'] or '-'):<6} {(r['technician_id'] or 'unassigned'):<10} {r['resource_id']:<20} "
+            f"{r['ticket_id']:<16} due {r['due_at']:%Y-%m-%d %H:%M}{' BREACHED' if r['breached'] else ''}"
+        )
+    _out(f"{len(rows)} work order(s)")
     return 0
 
 
@@ -562,6 +618,9 @@ def parser() -> argparse.ArgumentParser:
     ack.add_argument("alarm_id")
     ack.add_argument("--by", required=True, help="operator name")
     ack.add_argument("--undo", action="store_true", help="un-acknowledge instead")
+    clear = alarm.add_parser("clear", help="clear an alarm by hand, as if its probe had cleared it")
+    clear.add_argument("alarm_id")
+    clear.add_argument("--by", required=True, help="operator name")
     ls = alarm.add_parser("list", help="list open alarms")
     ls.add_argument("--all", action="store_true", help="include cleared alarms")
     ls.add_argument("--limit", type=int, default=50)
@@ -571,6 +630,20 @@ def parser() -> argparse.ArgumentParser:
     probe.add_argument("action", choices=["raise", "clear"])
     probe.add_argument("resource", help="resource id from the network file, e.g. LINK-LON-MAN")
     probe.add_argument("--minor", action="store_true", help="the resource's non-service-affecting condition")
+
+    wo = sub.add_parser("workorder", help="field work orders (TMF697)").add_subparsers(
+        dest="action", required=True
+    )
+    wo_list = wo.add_parser("list", help="open work orders and the technicians' loads")
+    wo_list.add_argument("--all", action="store_true", help="include finished work orders")
+    wo_list.add_argument("--limit", type=int, default=50)
+    wo_list.add_argument("--json", action="store_true")
+    wo_report = wo.add_parser("report", help="report from the field, as the assigned technician")
+    wo_report.add_argument("work_order_id")
+    wo_report.add_argument("--by", required=True, help="technician id, e.g. TECH-S1")
+    wo_report.add_argument("--state", required=True, choices=["inProgress", "completed", "failed"])
+    wo_report.add_argument("--note", default="", help="what was found or done")
+
     billing_cmd = sub.add_parser("billing", help="bill runs").add_subparsers(dest="action", required=True)
     run = billing_cmd.add_parser("run", help="issue the invoices of one bill cycle and period")
     run.add_argument("--cycle", type=int, required=True, help="bill cycle day (1-28)")
@@ -637,7 +710,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tail":
             return asyncio.run(_tail(args))
         if args.command == "alarm":
-            return asyncio.run(_alarm_ack(args) if args.action == "ack" else _alarm_list(args))
+            actions = {"ack": _alarm_ack, "clear": _alarm_clear, "list": _alarm_list}
+            return asyncio.run(actions[args.action](args))
+        if args.command == "workorder":
+            return asyncio.run(_workorder_report(args) if args.action == "report" else _workorder_list(args))
         if args.command == "probe":
             return asyncio.run(_probe(args))
         if args.command == "order":

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     )
     probe_rate: float = Field(default=0.5, ge=0, description="Simulated alarms per second.")
     usage_rate: float = Field(default=20.0, ge=0, description="Simulated usage records per second.")
+    workforce_file: Path = Field(
+        default=PROJECT_ROOT / "demo" / "workforce.yaml",
+        description="Workforce regions and technicians: OSS workforce's first load.",
+    )
+    field_visit_seconds: float = Field(
+        default=40.0, ge=0, description="Length of a simulated technician's visit (0: no simulated crew)."
+    )
     kpi_interval: float = Field(
         default=5.0, ge=0, description="Seconds between KPI samples of each link (0: off)."
     )

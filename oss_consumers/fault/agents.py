@@ -19,6 +19,7 @@ from events.oss import (
     AlarmAcknowledged,
     AlarmAcknowledgementRequested,
     AlarmChanged,
+    AlarmClearanceRequested,
     AlarmCleared,
     AlarmRaised,
     CrossingDirection,
@@ -31,6 +32,11 @@ from events.oss import (
     TroubleTicketEscalated,
     TroubleTicketResolved,
     TroubleTicketStatus,
+    WorkOrderCreated,
+    WorkOrderDispatched,
+    WorkOrderSlaBreached,
+    WorkOrderState,
+    WorkOrderStateChanged,
 )
 from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
 from oss_consumers.fault import lifecycle, store
@@ -41,7 +47,19 @@ from runtime.db import Connection
 
 COMPONENT = "oss-fault"
 SOURCE = "/oss/fault"
-HANDLES = (ProbeAlarmRaised, ProbeAlarmCleared, AlarmAcknowledgementRequested, ThresholdCrossed)
+HANDLES = (
+    ProbeAlarmRaised,
+    ProbeAlarmCleared,
+    AlarmAcknowledgementRequested,
+    AlarmClearanceRequested,
+    ThresholdCrossed,
+    WorkOrderCreated,
+    WorkOrderDispatched,
+    WorkOrderStateChanged,
+    WorkOrderSlaBreached,
+)
+# Work order news fault management does not act on: only a work order's state matters to tickets.
+_IGNORED = WorkOrderDispatched | WorkOrderSlaBreached
 PUBLISHES = (
     AlarmRaised,
     AlarmChanged,
@@ -77,17 +95,81 @@ async def handle_batch(
     for event in events:
         if isinstance(event.data, ThresholdCrossed):
             event = _threshold_alarm(event, event.data)
+        elif isinstance(event.data, AlarmClearanceRequested):
+            with event_context(event):
+                cleared = await _operator_clear(conn, event, event.data)
+            if cleared is None:
+                continue
+            event = cleared
         if isinstance(event.data, ProbeAlarmRaised | ProbeAlarmCleared):
             probe.append(event)
-        elif not isinstance(event.data, AlarmAcknowledgementRequested):
+        elif not isinstance(
+            event.data, AlarmAcknowledgementRequested | WorkOrderCreated | WorkOrderStateChanged | _IGNORED
+        ):
             raise Rejected(f"{COMPONENT} does not handle {event.type}")
     for round_ in rounds(probe):
         out.extend(await _apply_round(conn, round_))
     for event in events:
-        if isinstance(event.data, AlarmAcknowledgementRequested):
-            with event_context(event):
+        with event_context(event):
+            if isinstance(event.data, AlarmAcknowledgementRequested):
                 out.extend(await on_ack_request(conn, event, event.data))
+            elif isinstance(event.data, WorkOrderCreated | WorkOrderStateChanged):
+                out.extend(await on_work_order(conn, event, event.data))
     return out
+
+
+async def _operator_clear(
+    conn: Connection, event: Envelope[EventPayload], request: AlarmClearanceRequested
+) -> Envelope[EventPayload] | None:
+    """An operator's clear, as the clear a probe would send for the alarm; None when the alarm is
+    already cleared."""
+    row = await store.alarm(conn, request.alarm_id)
+    if row is None:
+        raise Rejected(f"no alarm {request.alarm_id}")
+    if row["state"] == "cleared":
+        log.info("operator clear of a cleared alarm ignored", alarm_id=request.alarm_id)
+        return None
+    clear = ProbeAlarmCleared(
+        notification_id=event.id,
+        reduction_key=row["reduction_key"],
+        alarmed_object_id=row["alarmed_object_id"],
+        alarmed_object_type=ResourceType(row["alarmed_object_type"]),
+        alarm_type=AlarmType(row["alarm_type"]),
+        probable_cause=ProbableCause(row["probable_cause"]),
+        specific_problem=row["specific_problem"],
+        event_time=max(event.time, row["last_seen_at"]),
+        source_system_id=f"operator:{request.clear_user_id}",
+    )
+    return dataclasses.replace(event, data=clear)
+
+
+async def on_work_order(
+    conn: Connection, cause: Envelope[EventPayload], change: WorkOrderCreated | WorkOrderStateChanged
+) -> Out:
+    """Follow a ticket's work order; resolve the ticket when the technician has left and the
+    alarm has cleared."""
+    now = datetime.now(UTC)
+    ticket = await store.follow_work_order(
+        conn, change.ticket_id, change.work_order_id, change.state.value, now
+    )
+    if ticket is None or ticket["resolved_at"] is None:
+        return []
+    return [
+        new_event(
+            TroubleTicketResolved(
+                ticket_id=ticket["id"],
+                status=TroubleTicketStatus.RESOLVED,
+                resolution_date=now,
+                status_change_reason=(
+                    f"work order {change.work_order_id} {change.state.value}; "
+                    f"alarm {ticket['alarm_id']} cleared"
+                ),
+            ),
+            source=SOURCE,
+            subject=ticket["id"],
+            cause=cause,
+        )
+    ]
 
 
 def _threshold_alarm(event: Envelope[EventPayload], crossed: ThresholdCrossed) -> Envelope[EventPayload]:
@@ -311,6 +393,7 @@ async def _tickets_and_outages(
             priority=lifecycle.ticket_priority(raised.perceived_severity),
             status=TroubleTicketStatus.ACKNOWLEDGED.value,
             created_at=now,
+            field_work=lifecycle.needs_field_work(raised.probable_cause),
         )
         tickets.append(ticket)
         out.append(_ticket_created(cause, ticket, raised, [s for s, _ in placed]))
@@ -391,6 +474,7 @@ def _ticket_created(
             status=TroubleTicketStatus(ticket.status),
             creation_date=ticket.created_at,
             related_entity=tuple(related),
+            field_work_required=ticket.field_work,
         ),
         source=SOURCE,
         subject=ticket.ticket_id,
@@ -442,7 +526,7 @@ async def _clears(
                     ticket_id=ticket["id"],
                     status=TroubleTicketStatus.RESOLVED,
                     resolution_date=now,
-                    status_change_reason=f"alarm {ticket['alarm_id']} cleared",
+                    status_change_reason=_resolution_reason(ticket),
                 ),
                 source=SOURCE,
                 subject=ticket["id"],
@@ -468,6 +552,16 @@ async def _clears(
             )
         )
     return out
+
+
+def _resolution_reason(ticket: Any) -> str:
+    """Why a ticket was resolved by its alarm's clear."""
+    reason = f"alarm {ticket['alarm_id']} cleared"
+    if ticket["work_order_state"] == WorkOrderState.COMPLETED.value:
+        return f"{reason}; work order {ticket['work_order_id']} completed"
+    if ticket["work_order_id"] is not None:
+        return f"{reason} before work started on {ticket['work_order_id']}"
+    return reason
 
 
 async def on_ack_request(

@@ -1,15 +1,16 @@
-"""The operator's alarm console: acknowledgement requests, sent to fault management as events."""
+"""The operator's alarm console: acknowledgement and clear requests, sent to fault management as
+events."""
 
 from __future__ import annotations
 
 from events import new_event
-from events.oss import AckState, AlarmAcknowledgementRequested
+from events.oss import AckState, AlarmAcknowledgementRequested, AlarmClearanceRequested
 from runtime.bus import Publisher
 
 COMPONENT = "alarm-console"
 SOURCE = "/oss/alarm-console"
 HANDLES = ()
-PUBLISHES = (AlarmAcknowledgementRequested,)
+PUBLISHES = (AlarmAcknowledgementRequested, AlarmClearanceRequested)
 
 
 async def request_acknowledgement(
@@ -20,6 +21,17 @@ async def request_acknowledgement(
     await publisher.publish(
         new_event(
             AlarmAcknowledgementRequested(alarm_id=alarm_id, ack_state=state, ack_user_id=operator),
+            source=SOURCE,
+            subject=alarm_id,
+        )
+    )
+
+
+async def request_clearance(publisher: Publisher, alarm_id: str, operator: str) -> None:
+    """Ask fault management to clear an alarm by hand, as if its probe had cleared it."""
+    await publisher.publish(
+        new_event(
+            AlarmClearanceRequested(alarm_id=alarm_id, clear_user_id=operator),
             source=SOURCE,
             subject=alarm_id,
         )

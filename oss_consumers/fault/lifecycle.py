@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from events.network import ProbeAlarmCleared, ProbeAlarmRaised
-from events.x733 import SERVICE_AFFECTING_SEVERITIES, PerceivedSeverity
+from events.x733 import SERVICE_AFFECTING_SEVERITIES, PerceivedSeverity, ProbableCause
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,26 @@ def decide_clear(state: KeyState, event: ProbeAlarmCleared) -> ClearOutcome:
 def opens_ticket(severity: PerceivedSeverity, service_affecting: bool) -> bool:
     """A trouble ticket is opened for service-affecting major and critical alarms."""
     return service_affecting and severity in SERVICE_AFFECTING_SEVERITIES
+
+
+# Faults fixed from the network operations centre: no one needs to go on site.
+REMOTE_CAUSES = frozenset(
+    {
+        ProbableCause.SOFTWARE_ERROR,
+        ProbableCause.CONFIGURATION_OR_CUSTOMIZATION_ERROR,
+        ProbableCause.OUT_OF_MEMORY,
+        ProbableCause.PROCESSOR_PROBLEM,
+        ProbableCause.CONGESTION,
+        ProbableCause.THRESHOLD_CROSSED,
+        ProbableCause.PERFORMANCE_DEGRADED,
+        ProbableCause.BANDWIDTH_REDUCED,
+    }
+)
+
+
+def needs_field_work(cause: ProbableCause) -> bool:
+    """Whether a ticket's fault needs a technician on site (and so a work order)."""
+    return cause not in REMOTE_CAUSES
 
 
 def ticket_priority(severity: PerceivedSeverity) -> int:

@@ -151,6 +151,7 @@ class NewTicket:
     priority: int
     status: str
     created_at: datetime
+    field_work: bool
 
 
 async def open_tickets(conn: Connection, tickets: Sequence[NewTicket]) -> None:
@@ -158,9 +159,9 @@ async def open_tickets(conn: Connection, tickets: Sequence[NewTicket]) -> None:
         return
     await conn.execute(
         """
-        INSERT INTO trouble_tickets (id, alarm_id, name, severity, priority, status, created_at)
+        INSERT INTO trouble_tickets (id, alarm_id, name, severity, priority, status, created_at, field_work)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
-                             $6::text[], $7::timestamptz[])
+                             $6::text[], $7::timestamptz[], $8::boolean[])
         """,
         [t.ticket_id for t in tickets],
         [t.alarm_id for t in tickets],
@@ -169,6 +170,7 @@ async def open_tickets(conn: Connection, tickets: Sequence[NewTicket]) -> None:
         [t.priority for t in tickets],
         [t.status for t in tickets],
         [t.created_at for t in tickets],
+        [t.field_work for t in tickets],
     )
 
 
@@ -258,15 +260,50 @@ async def clear_alarms(conn: Connection, cleared: Sequence[tuple[str, datetime]]
 
 
 async def resolve_tickets(conn: Connection, alarm_ids: Sequence[str], at: datetime) -> list[asyncpg.Record]:
-    """Resolve the open tickets of the alarms; returns each ticket's id and alarm id."""
+    """Resolve the open tickets of the cleared alarms, except those whose technician is on site:
+    those wait (status pending) for the work order to end. Returns each resolved ticket's id,
+    alarm id and work order."""
     if not alarm_ids:
         return []
+    await conn.execute(
+        """
+        UPDATE trouble_tickets SET status = 'pending'
+        WHERE alarm_id = ANY($1::text[]) AND resolved_at IS NULL AND work_order_state = 'inProgress'
+        """,
+        list(alarm_ids),
+    )
     return await conn.fetch(
         """
         UPDATE trouble_tickets SET status = 'resolved', resolved_at = $2
-        WHERE alarm_id = ANY($1::text[]) AND resolved_at IS NULL RETURNING id, alarm_id
+        WHERE alarm_id = ANY($1::text[]) AND resolved_at IS NULL
+          AND work_order_state IS DISTINCT FROM 'inProgress'
+        RETURNING id, alarm_id, work_order_id, work_order_state
         """,
         list(alarm_ids),
+        at,
+    )
+
+
+async def follow_work_order(
+    conn: Connection, ticket_id: str, work_order_id: str, state: str, at: datetime
+) -> asyncpg.Record | None:
+    """Record a ticket's work order state. Once the technician has left (the work order is no
+    longer in progress) and the alarm has cleared, the ticket is resolved: returns it then."""
+    return await conn.fetchrow(
+        """
+        UPDATE trouble_tickets t SET work_order_id = $2, work_order_state = $3,
+            status = CASE
+                WHEN $3::text <> 'inProgress' AND a.state = 'cleared' THEN 'resolved'
+                WHEN $3::text = 'inProgress' THEN 'inProgress'
+                ELSE t.status END,
+            resolved_at = CASE WHEN $3 <> 'inProgress' AND a.state = 'cleared' THEN $4::timestamptz END
+        FROM alarms a
+        WHERE t.id = $1 AND a.id = t.alarm_id AND t.resolved_at IS NULL
+        RETURNING t.id, t.alarm_id, t.resolved_at
+        """,
+        ticket_id,
+        work_order_id,
+        state,
         at,
     )
 

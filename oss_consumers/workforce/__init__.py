@@ -1,0 +1,1 @@
+"""Workforce management: work orders from tickets, dispatch to technicians, SLA timers."""
