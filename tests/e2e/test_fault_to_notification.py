@@ -41,7 +41,20 @@ WATCHED = [
     "oss.service-inventory",
     "bss.customer-services",
     "bss.credits",
+    "oss.work-orders",
 ]
+
+
+def free_ports(tmp_path: Path) -> dict[str, str]:
+    """Settings that let several systems run on one machine: every listening port picked free,
+    and a CDR inbox of their own."""
+    return {
+        "OSSBSS_HTTP_PORT": "0",
+        "OSSBSS_SNMP_PORT": "0",
+        "OSSBSS_SYSLOG_PORT": "0",
+        "OSSBSS_VES_PORT": "0",
+        "OSSBSS_CDR_INBOX": str(tmp_path / "cdr-inbox"),
+    }
 
 
 @dataclass
@@ -125,6 +138,7 @@ async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running
         "OSSBSS_SUMMARY_INTERVAL": "1",
         "OSSBSS_LOG_FORMAT": "json",
         "OSSBSS_REBALANCE_TIMEOUT_MS": "2000",
+        **free_ports(tmp_path),
     }
     process = subprocess.Popen(
         [OSSBSS, "up", "--no-simulator"],
@@ -345,3 +359,48 @@ async def test_a_node_failure_gives_one_root_cause_one_ticket_reroutes_and_outag
     assert "NODE-MAN-CR1" in ticket.name
     assert {o.service_id for o in running.of("ServiceOutageStarted")} == ending
     assert {r.service_id for r in running.of("ServiceRerouted")} == transit
+
+
+async def test_a_work_order_is_dispatched_completed_and_closes_its_ticket(running: Running) -> None:
+    running.cli("probe", "raise", "LINK-LDS-BHM")
+
+    async def dispatched() -> bool:
+        return bool(running.of("WorkOrderDispatched"))
+
+    await eventually(dispatched, what=lambda: f"a work order dispatched; seen {running.summary()}")
+    [ticket] = running.of("TroubleTicketCreated")
+    assert ticket.field_work_required
+    [order] = running.of("WorkOrderCreated")
+    [assigned] = running.of("WorkOrderDispatched")
+    assert (order.ticket_id, order.required_skill, order.region) == (ticket.ticket_id, "fibre", "north")
+    assert assigned.technician_id.startswith("TECH-N")
+    listed = running.cli("workorder", "list")
+    assert order.work_order_id in listed and assigned.technician_id in listed
+
+    running.cli(
+        "workorder", "report", order.work_order_id, "--by", assigned.technician_id, "--state", "inProgress"
+    )
+    await eventually(lambda: _count(running, "WorkOrderStateChanged", 1), what="technician on site")
+    [alarm] = running.of("AlarmRaised")
+    running.cli("alarm", "clear", alarm.alarm_id, "--by", "noc")
+    await eventually(lambda: _count(running, "AlarmCleared", 1), what="operator clear")
+    await asyncio.sleep(1.0)  # room for a wrong early resolution to show up
+    assert not running.of("TroubleTicketResolved")  # the technician is still on site
+
+    running.cli(
+        "workorder",
+        "report",
+        order.work_order_id,
+        "--by",
+        assigned.technician_id,
+        "--state",
+        "completed",
+        "--note",
+        "fibre spliced",
+    )
+    await eventually(lambda: _count(running, "TroubleTicketResolved", 1), what="ticket resolved")
+    [resolved] = running.of("TroubleTicketResolved")
+    assert resolved.ticket_id == ticket.ticket_id
+    assert f"work order {order.work_order_id} completed" in resolved.status_change_reason
+    done = [json.loads(line) for line in running.cli("workorder", "list", "--all", "--json").splitlines()]
+    assert [w["state"] for w in done if w["id"] == order.work_order_id] == ["completed"]

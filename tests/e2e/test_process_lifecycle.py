@@ -13,13 +13,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.test_fault_to_notification import OSSBSS
+from tests.e2e.test_fault_to_notification import OSSBSS, free_ports
 
 
 def _embedded_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     env["OSSBSS_STATE_DIR"] = str(tmp_path / "state")
     env["OSSBSS_LOG_FORMAT"] = "json"
+    env.update(free_ports(tmp_path))
     return env
 
 
