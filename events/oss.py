@@ -178,6 +178,28 @@ class TroubleTicketResolved(EventPayload):
     status_change_reason: str = Field(description="Why the status changed.")
 
 
+class OperationalState(StrEnum):
+    """TMF639 resource ``operationalState``."""
+
+    ENABLE = "enable"
+    DISABLE = "disable"
+
+
+@register
+class ResourceStateChanged(EventPayload):
+    """A resource's TMF639 operational state changed: disabled while a service-affecting major or
+    critical alarm is active on it, enabled again when none is."""
+
+    event_type = "ResourceStateChanged"
+    key_field = "resource_id"
+
+    resource_id: str = Field(description="TMF639 resource id.")
+    resource_type: ResourceType = Field(description="Kind of resource.")
+    operational_state: OperationalState = Field(description="State now.")
+    previous_state: OperationalState = Field(description="State before.")
+    changed_at: AwareDatetime = Field(description="When fault management changed it.")
+
+
 @register
 class ServiceOutageStarted(EventPayload):
     """A service is down because a resource it runs on failed; BSS reacts for the customers."""

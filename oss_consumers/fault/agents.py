@@ -23,7 +23,9 @@ from events.oss import (
     AlarmCleared,
     AlarmRaised,
     CrossingDirection,
+    OperationalState,
     RelatedEntity,
+    ResourceStateChanged,
     ServiceOutageStarted,
     ServiceRerouted,
     ServiceRestored,
@@ -71,6 +73,7 @@ PUBLISHES = (
     ServiceOutageStarted,
     ServiceRerouted,
     ServiceRestored,
+    ResourceStateChanged,
 )
 log = structlog.get_logger(__name__)
 
@@ -259,7 +262,29 @@ async def _apply_round(conn: Connection, events: list[Envelope[EventPayload]]) -
     await store.drop_held_clears(conn, r.drop_holds)
     out.extend(await _tickets_and_outages(conn, r.ticketing))
     out.extend(await _clears(conn, r.clears))
+    out.extend(await _operational_states(conn, out, events[0]))
     return out
+
+
+async def _operational_states(conn: Connection, out: Out, cause: Envelope[EventPayload]) -> Out:
+    """Keep the TMF639 operational state of the resources whose alarms changed in this round."""
+    by_resource = {e.data.alarmed_object_id: e for e in out if isinstance(e.data, AlarmRaised | AlarmCleared)}
+    now = datetime.now(UTC)
+    return [
+        new_event(
+            ResourceStateChanged(
+                resource_id=r["id"],
+                resource_type=ResourceType(r["resource_type"]),
+                operational_state=OperationalState(r["operational_state"]),
+                previous_state=OperationalState(r["previous"]),
+                changed_at=now,
+            ),
+            source=SOURCE,
+            subject=r["id"],
+            cause=by_resource.get(r["id"], cause),
+        )
+        for r in await store.update_operational_states(conn, list(by_resource))
+    ]
 
 
 def _decide_raise(

@@ -377,6 +377,30 @@ async def network(conn: Connection) -> tuple[list[tuple[str, str, str]], set[str
     )
 
 
+async def update_operational_states(conn: Connection, resource_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """TMF639 operational state of the resources: disable while an active service-affecting major
+    or critical alarm is on them, enable otherwise. Returns the resources whose state changed."""
+    if not resource_ids:
+        return []
+    return await conn.fetch(
+        """
+        WITH wanted AS (
+            SELECT r.id, r.operational_state AS previous,
+                   CASE WHEN EXISTS (
+                       SELECT 1 FROM alarms a
+                       WHERE a.alarmed_object_id = r.id AND a.state <> 'cleared' AND a.service_affecting
+                         AND a.perceived_severity IN ('critical', 'major'))
+                   THEN 'disable' ELSE 'enable' END AS state
+            FROM resources r WHERE r.id = ANY($1::text[])
+        )
+        UPDATE resources r SET operational_state = w.state
+        FROM wanted w WHERE r.id = w.id AND w.previous <> w.state
+        RETURNING r.id, r.resource_type, w.previous, r.operational_state
+        """,
+        sorted(set(resource_ids)),
+    )
+
+
 async def service_paths(conn: Connection, service_ids: Sequence[str]) -> dict[str, list[str]]:
     """The path of each service whose resources are in a known order."""
     rows = await conn.fetch(

@@ -16,6 +16,7 @@ import pytest_asyncio
 from events import Envelope, EventPayload, new_event
 from events.oss import (
     AlarmClearanceRequested,
+    ResourceStateChanged,
     TroubleTicketCreated,
     TroubleTicketResolved,
     WorkOrderDispatched,
@@ -89,6 +90,11 @@ async def test_a_work_order_from_raise_to_resolved_ticket(oss: tuple[asyncpg.Poo
     # Two link failures: two tickets that need field work, so two work orders.
     raised = await fault(pool, [raise_event(link1, LOS, now, "p"), raise_event(link2, LOS, now, "p")])
     tickets = only(raised, TroubleTicketCreated)
+    disabled = only(raised, ResourceStateChanged)
+    assert sorted((e.data.resource_id, e.data.operational_state.value) for e in disabled) == [  # type: ignore[attr-defined]
+        (link1.id, "disable"),
+        (link2.id, "disable"),
+    ]
     assert [t.data.field_work_required for t in tickets] == [True, True]  # type: ignore[attr-defined]
     first = await crew(pool, tickets[0])
     assert await fault(pool, first) == []
@@ -148,7 +154,8 @@ async def test_a_work_order_from_raise_to_resolved_ticket(oss: tuple[asyncpg.Poo
         AlarmClearanceRequested(alarm_id=alarm2, clear_user_id="noc"), source="/t", subject=alarm2
     )
     out = await fault(pool, [request])
-    assert [e.type for e in out] == ["AlarmCleared", "TroubleTicketResolved"]
+    assert [e.type for e in out] == ["AlarmCleared", "TroubleTicketResolved", "ResourceStateChanged"]
+    assert out[2].data.operational_state.value == "enable"  # type: ignore[attr-defined]
     assert "before work started" in out[1].data.status_change_reason  # type: ignore[attr-defined]
     cancelled = await crew(pool, out[1])
     assert [e.data.state for e in cancelled] == [WorkOrderState.CANCELLED]  # type: ignore[attr-defined]
