@@ -307,7 +307,7 @@ async def system(
             tasks.append(asyncio.create_task(supervise(mediation.COMPONENT, usage.run)))
         if simulate and settings.kpi_interval > 0:
             sampler = kpis.KpiSimulator(
-                bus.publisher(kpis.COMPONENT), kpis.links_of(network), interval=settings.kpi_interval
+                bus.publisher(kpis.COMPONENT), kpis.measured_of(network), interval=settings.kpi_interval
             )
             tasks.append(asyncio.create_task(supervise(kpis.COMPONENT, sampler.run)))
         yield sys_

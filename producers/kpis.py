@@ -1,6 +1,7 @@
-"""Performance probe simulator: link utilization with a daily shape, a growth trend and noise.
-One link runs hot on a busy cycle compressed to ten minutes, so that a demo sees its utilization
-cross the threshold and come back within minutes."""
+"""Performance probe simulator: per link, utilization, packet loss and latency; per radio cell,
+utilization; each with a daily shape, a growth trend and noise. One link runs hot on a busy cycle
+compressed to ten minutes, so that a demo sees its utilization cross the threshold and come back
+within minutes."""
 
 from __future__ import annotations
 
@@ -23,13 +24,17 @@ SOURCE = "/network/kpi-probe"
 
 
 def sample_event(
-    resource_id: str, indicator: Indicator, value: float, at: datetime
+    resource_id: str,
+    indicator: Indicator,
+    value: float,
+    at: datetime,
+    resource_type: ResourceType = ResourceType.LINK,
 ) -> Envelope[EventPayload]:
-    """One KPI sample of a link as a probe publishes it."""
+    """One KPI sample of a resource as a probe publishes it."""
     return new_event(
         KpiSampled(
             resource_id=resource_id,
-            resource_type=ResourceType.LINK,
+            resource_type=resource_type,
             indicator=indicator,
             value=round(value, 3),
             measured_at=at,
@@ -51,10 +56,11 @@ def utilization(base: float, at: datetime, days_running: float, growth_per_day: 
 
 @dataclass
 class KpiSimulator:
-    """Samples every link's utilization every ``interval`` seconds."""
+    """Samples every measured resource every ``interval`` seconds: links' utilization, packet
+    loss and latency, cells' utilization."""
 
     publisher: Publisher
-    link_ids: list[str]
+    resources: list[tuple[str, ResourceType]]
     interval: float = 5.0
     seed: int | None = None
     sent: int = 0
@@ -63,25 +69,41 @@ class KpiSimulator:
     async def run(self) -> None:
         rng = random.Random(self.seed)
         started = datetime.now(UTC)
-        hot = sorted(self.link_ids)[0] if self.link_ids else None
-        for link in self.link_ids:
-            self._bases[link] = rng.uniform(25, 55)
+        links = sorted(r for r, kind in self.resources if kind is ResourceType.LINK)
+        hot = links[0] if links else None
+        kinds = dict(self.resources)
+        for resource, _ in self.resources:
+            self._bases[resource] = rng.uniform(25, 55)
         while True:
             now = datetime.now(UTC)
             elapsed = (now - started).total_seconds()
-            values = {
-                link: utilization(base, now, elapsed / 86_400, 0.02, rng.gauss(0, 4))
-                for link, base in self._bases.items()
-            }
-            if hot is not None:
-                values[hot] = min(100.0, 78 + 15 * math.sin(2 * math.pi * elapsed / 600) + rng.gauss(0, 2))
-            await self.publisher.publish(
-                *(sample_event(link, Indicator.UTILIZATION, value, now) for link, value in values.items())
-            )
-            self.sent += len(values)
+            samples: list[Envelope[EventPayload]] = []
+            for resource, base in self._bases.items():
+                load = utilization(base, now, elapsed / 86_400, 0.02, rng.gauss(0, 4))
+                if resource == hot:
+                    load = min(100.0, 78 + 15 * math.sin(2 * math.pi * elapsed / 600) + rng.gauss(0, 2))
+                kind = kinds[resource]
+                samples.append(sample_event(resource, Indicator.UTILIZATION, load, now, kind))
+                if kind is ResourceType.LINK:
+                    loss, latency = congestion(load, rng)
+                    samples.append(sample_event(resource, Indicator.PACKET_LOSS, loss, now, kind))
+                    samples.append(sample_event(resource, Indicator.LATENCY, latency, now, kind))
+            await self.publisher.publish(*samples)
+            self.sent += len(samples)
             await asyncio.sleep(self.interval)
 
 
-def links_of(network: dict[str, Any]) -> list[str]:
-    """The link ids of a network description."""
-    return [link["id"] for link in network["links"]]
+def congestion(load: float, rng: random.Random) -> tuple[float, float]:
+    """Packet loss (%) and latency (ms) of a link at ``load`` percent: both low until the link
+    fills up, then climbing, as queues do."""
+    queueing = max(0.0, load - 70.0) / 30.0  # 0 below 70 %, 1 at full
+    loss = max(0.0, 0.05 + 3.0 * queueing**2 + rng.gauss(0, 0.02))
+    latency = max(0.5, 8.0 + 60.0 * queueing**2 + rng.gauss(0, 0.8))
+    return loss, latency
+
+
+def measured_of(network: dict[str, Any]) -> list[tuple[str, ResourceType]]:
+    """The links and radio cells of a network description."""
+    return [(link["id"], ResourceType.LINK) for link in network["links"]] + [
+        (cell["id"], ResourceType.CELL) for cell in network.get("cells", [])
+    ]

@@ -52,6 +52,38 @@ CONDITIONS: dict[ResourceType, tuple[Condition, ...]] = {
             "BER above 1e-6",
         ),
     ),
+    ResourceType.PORT: (
+        Condition(
+            AlarmType.COMMUNICATIONS,
+            ProbableCause.LOSS_OF_SIGNAL,
+            PerceivedSeverity.MAJOR,
+            True,
+            "port down: no light received",
+        ),
+        Condition(
+            AlarmType.COMMUNICATIONS,
+            ProbableCause.LOSS_OF_FRAME,
+            PerceivedSeverity.MINOR,
+            False,
+            "CRC errors above 1e-5",
+        ),
+    ),
+    ResourceType.CELL: (
+        Condition(
+            AlarmType.EQUIPMENT,
+            ProbableCause.TRANSMITTER_FAILURE,
+            PerceivedSeverity.CRITICAL,
+            True,
+            "cell out of service: radio unit not transmitting",
+        ),
+        Condition(
+            AlarmType.QUALITY_OF_SERVICE,
+            ProbableCause.PERFORMANCE_DEGRADED,
+            PerceivedSeverity.MINOR,
+            False,
+            "uplink interference above -100 dBm",
+        ),
+    ),
     ResourceType.NODE: (
         Condition(
             AlarmType.EQUIPMENT,
@@ -78,9 +110,11 @@ class Resource:
 
 
 def resources_of(network: dict[str, Any]) -> list[Resource]:
-    """The alarmable resources of a network description (nodes and links)."""
+    """The alarmable resources of a network description (nodes, links, ports and cells)."""
     found = [Resource(n["id"], ResourceType.NODE) for s in network["sites"] for n in s["nodes"]]
     found += [Resource(link["id"], ResourceType.LINK) for link in network["links"]]
+    found += [Resource(p["id"], ResourceType.PORT) for p in network.get("ports", [])]
+    found += [Resource(c["id"], ResourceType.CELL) for c in network.get("cells", [])]
     return found
 
 

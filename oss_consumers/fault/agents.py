@@ -230,24 +230,24 @@ class _Round:
     clears: list[tuple[Envelope[EventPayload], str, ProbeAlarmCleared]] = field(default_factory=list)
     holds: dict[str, datetime] = field(default_factory=dict)
     drop_holds: list[str] = field(default_factory=list)
-    # Correlation: the ends of the links alarmed in this round, and the root-cause alarm of each
-    # node that has one (from before the round, or raised earlier in it).
-    link_ends: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Correlation: the nodes of the links, ports and cells alarmed in this round, and the
+    # root-cause alarm of each node that has one (from before the round, or raised earlier in it).
+    attached: dict[str, tuple[str, ...]] = field(default_factory=dict)
     node_roots: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
 async def _apply_round(conn: Connection, events: list[Envelope[EventPayload]]) -> Out:
     states = await store.key_states(conn, [e.data.reduction_key for e in events])  # type: ignore[attr-defined]
     r = _Round()
-    links = [
+    dependent = [
         e.data.alarmed_object_id
         for e in events
-        if isinstance(e.data, ProbeAlarmRaised) and e.data.alarmed_object_type is ResourceType.LINK
+        if isinstance(e.data, ProbeAlarmRaised) and e.data.alarmed_object_type in _ON_NODES
     ]
-    if links:
-        r.link_ends = await store.link_ends(conn, links)
+    if dependent:
+        r.attached = await store.attached_nodes(conn, dependent)
         r.node_roots = await store.root_node_alarms(
-            conn, sorted({n for ends in r.link_ends.values() for n in ends})
+            conn, sorted({n for nodes in r.attached.values() for n in nodes})
         )
     for event in events:
         data = event.data
@@ -339,11 +339,15 @@ def _decide_raise(
             r.node_roots.setdefault(raised.alarmed_object_id, (alarm_id, raised.event_time))
 
 
+# Resources that fail with the node they hang off: a node's alarm explains theirs.
+_ON_NODES = frozenset({ResourceType.LINK, ResourceType.PORT, ResourceType.CELL})
+
+
 def _root_cause(r: _Round, raised: ProbeAlarmRaised) -> str | None:
-    """The node alarm that explains a new link alarm, if one does."""
-    if raised.alarmed_object_type is not ResourceType.LINK:
+    """The node alarm that explains a new link, port or cell alarm, if one does."""
+    if raised.alarmed_object_type not in _ON_NODES:
         return None
-    for node in r.link_ends.get(raised.alarmed_object_id, ()):
+    for node in r.attached.get(raised.alarmed_object_id, ()):
         root = r.node_roots.get(node)
         if root is not None and lifecycle.explains(root[1], raised.event_time):
             return root[0]

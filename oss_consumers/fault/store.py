@@ -427,13 +427,16 @@ async def move_services(conn: Connection, moves: Sequence[tuple[str, Sequence[st
     )
 
 
-async def link_ends(conn: Connection, link_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """The two end nodes of each link."""
+async def attached_nodes(conn: Connection, resource_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The nodes each link (its two ends), port or cell (its node) hangs off."""
     rows = await conn.fetch(
-        "SELECT id, a_end, z_end FROM resources WHERE resource_type = 'link' AND id = ANY($1::text[])",
-        list(link_ids),
+        """
+        SELECT id, a_end, z_end FROM resources
+        WHERE resource_type IN ('link', 'port', 'cell') AND id = ANY($1::text[])
+        """,
+        list(resource_ids),
     )
-    return {r["id"]: (r["a_end"], r["z_end"]) for r in rows}
+    return {r["id"]: tuple(n for n in (r["a_end"], r["z_end"]) if n is not None) for r in rows}
 
 
 async def root_node_alarms(conn: Connection, node_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:

@@ -1,5 +1,5 @@
-"""Loads a network description (sites, nodes, links, and the services placed on them) into the
-inventory, once: a real deployment would discover it or receive it from planning."""
+"""Loads a network description (sites, nodes, links, the ports and radio cells of nodes, and the
+services placed on them) into the inventory, once: a real deployment would discover it or receive it from planning."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ async def seed_inventory(pool: asyncpg.Pool, network: dict[str, Any]) -> int:
             resources.append((node["id"], "node", node["name"], site["id"], None, None))
     for link in network["links"]:
         resources.append((link["id"], "link", link["name"], None, link["a_end"], link["z_end"]))
+    site_of = {node["id"]: site["id"] for site in network["sites"] for node in site["nodes"]}
+    for kind in ("port", "cell"):
+        for item in network.get(f"{kind}s", []):
+            resources.append((item["id"], kind, item["name"], site_of.get(item["node"]), item["node"], None))
     async with pool.acquire() as conn, conn.transaction():
         before = await conn.fetchval("SELECT count(*) FROM resources")
         await conn.executemany(

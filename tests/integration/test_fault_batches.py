@@ -170,10 +170,13 @@ async def test_services_are_moved_around_a_failure_while_a_path_remains(
     assert path == [n1, c, n3]
 
 
-async def test_a_node_failure_explains_the_link_alarms_that_follow(oss: tuple[asyncpg.Pool, str]) -> None:
+async def test_a_node_failure_explains_the_link_port_and_cell_alarms_that_follow(
+    oss: tuple[asyncpg.Pool, str],
+) -> None:
     pool, tag = oss
     node = Resource(f"NODE-{tag}-HUB", ResourceType.NODE)
     links = [Resource(f"LINK-{tag}-S{n}", ResourceType.LINK) for n in range(3)]
+    port, cell = Resource(f"PORT-{tag}", ResourceType.PORT), Resource(f"CELL-{tag}", ResourceType.CELL)
     async with pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO resources (id, resource_type, name) VALUES ($1, 'node', $1)",
@@ -183,15 +186,25 @@ async def test_a_node_failure_explains_the_link_alarms_that_follow(oss: tuple[as
             "INSERT INTO resources (id, resource_type, name, a_end, z_end) VALUES ($1, 'link', $1, $2, $3)",
             [(link.id, node.id, f"NODE-{tag}-S{n}") for n, link in enumerate(links)],
         )
+        await conn.executemany(
+            "INSERT INTO resources (id, resource_type, name, a_end) VALUES ($1, $2, $1, $3)",
+            [(port.id, "port", node.id), (cell.id, "cell", node.id)],
+        )
     node_down = CONDITIONS[ResourceType.NODE][0]  # major, service-affecting
     out = await apply(pool, [raise_event(node, node_down, T0, "p")])
     [root] = [e.data for e in out if e.type == "AlarmRaised"]
-    # The node's three links report loss of signal just after: symptoms, no tickets of their own.
+    # The node's three links, a port and a cell report failures just after: symptoms, no tickets
+    # of their own.
     out = await apply(
-        pool, [raise_event(link, LINK_CONDITION, T0 + timedelta(seconds=2), "p") for link in links]
+        pool,
+        [
+            *(raise_event(link, LINK_CONDITION, T0 + timedelta(seconds=2), "p") for link in links),
+            raise_event(port, CONDITIONS[ResourceType.PORT][0], T0 + timedelta(seconds=3), "p"),
+            raise_event(cell, CONDITIONS[ResourceType.CELL][0], T0 + timedelta(seconds=3), "p"),
+        ],
     )
     symptoms = [e.data for e in out if e.type == "AlarmRaised"]
-    assert [(s.is_root_cause, s.parent_alarm_id) for s in symptoms] == [(False, root.alarm_id)] * 3
+    assert [(s.is_root_cause, s.parent_alarm_id) for s in symptoms] == [(False, root.alarm_id)] * 5
     assert "TroubleTicketCreated" not in types(out)
     # A link failing long after the node is not explained by it.
     late = Resource(f"LINK-{tag}-LATE", ResourceType.LINK)
@@ -209,7 +222,7 @@ async def test_a_node_failure_explains_the_link_alarms_that_follow(oss: tuple[as
     await apply(pool, [raise_event(links[2], LINK_CONDITION, T0 + timedelta(seconds=15), "p")])
     out = await apply(pool, [clear_event(node, node_down, T0 + timedelta(seconds=10), "p")])
     cleared = {e.data.alarmed_object_id for e in out if e.type == "AlarmCleared"}
-    assert cleared == {node.id, links[0].id, links[1].id}
+    assert cleared == {node.id, links[0].id, links[1].id, port.id, cell.id}
     async with pool.acquire() as conn:
         still = await conn.fetchrow(
             "SELECT state, is_root_cause, parent_alarm_id FROM alarms WHERE alarmed_object_id = $1",
