@@ -37,6 +37,7 @@ from oss_consumers.inventory import agents as inventory
 from oss_consumers.inventory.seed import load_network, seed_inventory
 from oss_consumers.performance import agents as performance
 from oss_consumers.workforce import agents as workforce
+from oss_consumers.workforce import store as workforce_store
 from oss_consumers.workforce import technicians
 from oss_consumers.workforce.store import load_workforce, seed_workforce
 from producers import kpis, mediation, probes
@@ -72,6 +73,7 @@ class Summary:
     open_alarms: int
     open_tickets: int
     active_outages: int
+    open_work_orders: int
     notifications_sent: int
     usage_rated: int
     usage_rejected: int
@@ -79,7 +81,8 @@ class Summary:
     def line(self) -> str:
         return (
             f"{self.events_per_second:8.1f} events/s | open alarms {self.open_alarms:3d} | "
-            f"open tickets {self.open_tickets:3d} | active outages {self.active_outages:3d} | "
+            f"open tickets {self.open_tickets:3d} | work orders {self.open_work_orders:3d} | "
+            f"active outages {self.active_outages:3d} | "
             f"notifications sent {self.notifications_sent:4d} | "
             f"usage rated {self.usage_rated:6d}, rejected {self.usage_rejected:4d}"
         )
@@ -108,6 +111,7 @@ class System:
     async def summary(self, offsets: OffsetWatch) -> Summary:
         async with self.pools["oss"].acquire() as conn:
             oss = await fault_store.summary(conn)
+            work_orders = await workforce_store.open_count(conn)
         async with self.pools["bss"].acquire() as conn:
             sent = await care.notifications_sent(conn)
             usage = await rating.rating_summary(conn)
@@ -116,6 +120,7 @@ class System:
             oss["open_alarms"],
             oss["open_tickets"],
             oss["active_outages"],
+            work_orders,
             sent,
             usage["rated"],
             usage["rejected"],

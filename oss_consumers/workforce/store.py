@@ -193,3 +193,12 @@ async def breach_overdue(conn: Connection, now: datetime) -> list[asyncpg.Record
         now,
         list(OPEN_STATES),
     )
+
+
+async def open_count(conn: Connection) -> int:
+    """Work orders not finished yet."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM work_orders WHERE state = ANY($1::text[])", list(OPEN_STATES)
+        )
+    )
