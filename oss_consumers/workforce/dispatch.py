@@ -61,7 +61,9 @@ def required_skill(resource_type: ResourceType, alarm_type: AlarmType, cause: Pr
     """The skill a repair needs, from what failed and how."""
     if cause in POWER_CAUSES or alarm_type is AlarmType.ENVIRONMENTAL:
         return "power"
-    if resource_type is ResourceType.LINK:
+    if resource_type is ResourceType.CELL:
+        return "radio"
+    if resource_type in (ResourceType.LINK, ResourceType.PORT):
         return "fibre"
     if resource_type is ResourceType.NODE:
         return "router"

@@ -25,7 +25,8 @@ def load_workforce(path: Path) -> dict[str, Any]:
 
 
 async def seed_workforce(pool: asyncpg.Pool, data: dict[str, Any]) -> int:
-    """Load the regions, and the technicians not known yet. Returns how many were added."""
+    """Load the regions and the technicians; the file is the roster, so a technician already
+    known takes the file's region, skills, shift and limit. Returns how many were new."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.executemany(
             """
@@ -37,10 +38,14 @@ async def seed_workforce(pool: asyncpg.Pool, data: dict[str, Any]) -> int:
         added = 0
         for tech in data.get("technicians", []):
             start, end = parse_shift(tech["shift"])
-            status = await conn.execute(
+            inserted = await conn.fetchval(
                 """
                 INSERT INTO technicians (id, name, region, skills, shift_start, shift_end, max_open)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (id) DO UPDATE SET name = excluded.name, region = excluded.region,
+                    skills = excluded.skills, shift_start = excluded.shift_start,
+                    shift_end = excluded.shift_end, max_open = excluded.max_open
+                RETURNING xmax = 0
                 """,
                 tech["id"],
                 tech["name"],
@@ -50,7 +55,7 @@ async def seed_workforce(pool: asyncpg.Pool, data: dict[str, Any]) -> int:
                 end,
                 int(tech.get("max_open", 2)),
             )
-            added += status.endswith(" 1")
+            added += bool(inserted)
         return added
 
 
