@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
@@ -11,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from dashboard import hub, live
-from dashboard.api import bss, oss
+from dashboard.api import bss, errors, oss
 from dashboard.context import Edge
 
 
@@ -22,6 +23,7 @@ def create_app(edge: Edge) -> FastAPI:
         version="0.1.0",
     )
     app.state.edge = edge
+    errors.install(app)
     app.include_router(oss.router)
     app.include_router(bss.router)
     app.include_router(hub.router)
@@ -58,8 +60,18 @@ class _Server(uvicorn.Server):
 
 
 async def serve(app: FastAPI, sock: socket.socket) -> None:
-    """Serve ``app`` on an already bound socket until cancelled."""
+    """Serve ``app`` on an already bound socket until cancelled; then shut down as uvicorn does on
+    a signal (stop listening, close connections, at most two seconds for open responses), so
+    that nothing of the listener stays registered with the event loop."""
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
     )
-    await _Server(config).serve(sockets=[sock])
+    server = _Server(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, timeout=5.0)
+        raise
