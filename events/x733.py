@@ -60,6 +60,7 @@ class ProbableCause(StrEnum):
     OUT_OF_MEMORY = "outOfMemory"
     TIMING_PROBLEM = "timingProblem"
     CONFIGURATION_OR_CUSTOMIZATION_ERROR = "configurationOrCustomizationError"
+    AUTHENTICATION_FAILURE = "authenticationFailure"  # X.736 security alarm cause
 
 
 class ResourceType(StrEnum):

@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     syslog_rules_file: Path = Field(
         default=PROJECT_ROOT / "demo" / "syslog-rules.yaml", description="Syslog match rules into alarms."
     )
+    snmp_community: str = Field(
+        default="public", min_length=1, description="SNMP v1/v2c community the trap receiver accepts."
+    )
+    cdr_mapping: Literal["auto", "asterisk", "generic"] = Field(
+        default="auto",
+        description="Column layout of the CDR files in the inbox (auto: a header row means generic, "
+        "else Asterisk Master.csv).",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -67,6 +67,7 @@ REMOTE_CAUSES = frozenset(
     {
         ProbableCause.SOFTWARE_ERROR,
         ProbableCause.CONFIGURATION_OR_CUSTOMIZATION_ERROR,
+        ProbableCause.AUTHENTICATION_FAILURE,
         ProbableCause.OUT_OF_MEMORY,
         ProbableCause.PROCESSOR_PROBLEM,
         ProbableCause.CONGESTION,
