@@ -1,5 +1,7 @@
 """Billing's consumer: when OSS reports a service restored, each customer holding it is granted
-the SLA credit of their tier for the outage's length, once, to go on their next invoice."""
+the SLA credit for the outage's length, once, to go on their next invoice. The tier is the SLA
+tier of the offering the service was ordered with when it has one, else the customer's (the
+offering rule of `catalog.offerings`)."""
 
 from __future__ import annotations
 
@@ -44,12 +46,14 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
         raise Rejected(f"{COMPONENT} does not handle {event.type}")
     rows = await conn.fetch(
         """
-        SELECT c.id AS customer_id, c.sla_tier, a.id AS account_id, a.currency,
-               o.recurring_price_minor
+        SELECT c.id AS customer_id, coalesce(CASE WHEN cs.offering_id IS NOT NULL THEN o.sla_tier END, c.sla_tier) AS sla_tier, a.id AS account_id,
+               a.currency, o.recurring_price_minor
         FROM customer_services cs
         JOIN customers c ON c.id = cs.customer_id
         JOIN accounts a ON a.customer_id = c.id
-        JOIN product_offerings o ON o.name = cs.product_name AND o.currency = a.currency
+        JOIN product_offerings o
+          ON (o.id = cs.offering_id OR (cs.offering_id IS NULL AND o.name = cs.product_name))
+         AND o.currency = a.currency
         WHERE cs.service_id = $1 AND c.id = ANY($2::text[])
         """,
         data.service_id,

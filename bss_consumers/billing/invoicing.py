@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 
 from bss_consumers.rating.money import round_minor
@@ -29,6 +30,15 @@ def prorate(monthly_minor: int, held_days: int, period_days: int) -> int:
     if period_days <= 0 or not 0 <= held_days <= period_days:
         raise ValueError(f"cannot prorate {held_days} days of a {period_days}-day period")
     return round_minor(Fraction(monthly_minor * held_days, period_days))
+
+
+def held_days(period_start: date, period_end: date, assigned_on: date, ended_on: date | None) -> int:
+    """Days of the period ``[period_start, period_end)`` the customer held a service: from the day
+    it was assigned (activation) up to, not including, the day it ended (termination). A service
+    activated and terminated on the same day is not charged."""
+    held_from = max(period_start, assigned_on)
+    held_to = period_end if ended_on is None else min(period_end, ended_on)
+    return max(0, (held_to - held_from).days)
 
 
 def sla_credit(monthly_minor: int, sla_tier: str, outage_seconds: float) -> int:

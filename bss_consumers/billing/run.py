@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from bss_consumers.billing.agents import SOURCE
-from bss_consumers.billing.invoicing import Line, Totals, prorate, totals
+from bss_consumers.billing.invoicing import Line, Totals, held_days, prorate, totals
 from events import Envelope, EventPayload, new_event
 from events.bss import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from runtime.bus import Outbox
@@ -163,26 +163,36 @@ async def _invoice_account(
 
 
 async def _recurring(conn: Connection, customer_id: str, currency: str, start: date, end: date) -> list[Line]:
+    """The prorated recurring charge of each service the customer held during the period: from
+    its activation day up to, not including, its termination day (see `invoicing.held_days`)."""
     rows = await conn.fetch(
         """
-        SELECT cs.service_id, o.id AS offering_id, o.name, o.recurring_price_minor, cs.assigned_at
-        FROM customer_services cs JOIN product_offerings o ON o.name = cs.product_name
-        WHERE cs.customer_id = $1 AND o.currency = $2 ORDER BY cs.service_id
+        SELECT cs.service_id, o.id AS offering_id, o.name, o.recurring_price_minor, cs.assigned_at,
+               cs.ended_at
+        FROM customer_services cs
+        JOIN product_offerings o
+          ON o.id = cs.offering_id OR (cs.offering_id IS NULL AND o.name = cs.product_name)
+        WHERE cs.customer_id = $1 AND o.currency = $2
+          AND (cs.ended_at IS NULL OR cs.ended_at >= $3)
+        ORDER BY cs.service_id
         """,
         customer_id,
         currency,
+        datetime(start.year, start.month, start.day, tzinfo=UTC),
     )
     period_days = (end - start).days
     lines = []
     for r in rows:
-        held_from = max(start, r["assigned_at"].astimezone(UTC).date())
-        held_days = max(0, (end - held_from).days)
-        if held_days == 0:
+        ended_on = None if r["ended_at"] is None else r["ended_at"].astimezone(UTC).date()
+        days = held_days(start, end, r["assigned_at"].astimezone(UTC).date(), ended_on)
+        if days == 0:
             continue
         what = f"{r['name']} ({r['service_id']})"
-        if held_days < period_days:
-            what += f", {held_days} of {period_days} days"
-        amount = prorate(r["recurring_price_minor"], held_days, period_days)
+        if days < period_days:
+            what += f", {days} of {period_days} days"
+        if ended_on is not None and ended_on < end:
+            what += f", terminated {ended_on.isoformat()}"
+        amount = prorate(r["recurring_price_minor"], days, period_days)
         lines.append(Line("recurring", what, amount, r["offering_id"]))
     return lines
 

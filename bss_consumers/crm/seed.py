@@ -13,8 +13,9 @@ from typing import Any
 import asyncpg
 import yaml
 
+from bss_consumers.crm.assignments import assignments
 from events import new_event
-from events.bss import CustomerServiceAssigned, SlaTier
+from events.bss import CustomerServiceAssigned
 from runtime.bus import Outbox
 
 COMPONENT = "bss-crm"
@@ -60,32 +61,12 @@ async def seed_customers(pool: asyncpg.Pool, customers: list[dict[str, Any]]) ->
 
 
 async def republish_assignments(pool: asyncpg.Pool, outbox: Outbox) -> int:
-    """Queue the current assignment of every service for publication. Returns the count."""
+    """Queue the current assignment of every service for publication, ended ones included (so
+    that OSS forgets their holders). Returns the count."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """
-            SELECT cs.service_id, cs.customer_id, cs.product_name, c.sla_tier
-            FROM customer_services cs JOIN customers c ON c.id = cs.customer_id
-            ORDER BY cs.service_id
-            """
-        )
-        await outbox.add(
-            conn,
-            [
-                new_event(
-                    CustomerServiceAssigned(
-                        service_id=r["service_id"],
-                        customer_id=r["customer_id"],
-                        sla_tier=SlaTier(r["sla_tier"]),
-                        product_name=r["product_name"],
-                    ),
-                    source=SOURCE,
-                    subject=r["service_id"],
-                )
-                for r in rows
-            ],
-        )
-    return len(rows)
+        current = await assignments(conn)
+        await outbox.add(conn, [new_event(a, source=SOURCE, subject=a.service_id) for a in current])
+    return len(current)
 
 
 async def seed_accounts(

@@ -1,12 +1,18 @@
 """Rating's consumer: every usage record ends in one state, once. A record of a service no
-account holds, or of a kind its plan does not rate, is rejected with the reason; the others are
-rated by the account's tariff plan, drawing on the allowances of the bill period first."""
+account holds, of a kind its plan does not rate, or that started after the service was
+terminated, is rejected with the reason; the others are rated, drawing on the allowances of the
+bill period first.
+
+Plan rule: a service ordered with an offering that names a tariff plan is rated by that plan;
+any other service (the demo's seeded ones, say) by its account's plan. An offering's plan must be
+in the account's currency, or its usage is rejected. Allowances are kept per account, bill
+period, usage kind and plan: a plan's included quantity is drawn only by the usage it rates."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from bss_consumers.rating.engine import RatingError, Usage, rate
 from bss_consumers.rating.periods import bill_period_start
@@ -43,6 +49,40 @@ class _Account:
     account_id: str
     plan: TariffPlan
     cycle_day: int
+    ended_at: datetime | None = None  # when the service was terminated, if it was
+
+
+@dataclass(frozen=True)
+class _Refused:
+    account_id: str
+    reason: str
+
+
+def choose_plan(
+    plans: dict[str, TariffPlan],
+    account_plan_id: str,
+    account_currency: str,
+    offering_id: str | None = None,
+    offering_plan_id: str | None = None,
+) -> TariffPlan | str | None:
+    """The plan that rates a service's usage (see the module's plan rule): the plan, the reason
+    its usage is rejected, or None when the account's own plan is unknown."""
+    if offering_plan_id is None:
+        return plans.get(account_plan_id)
+    plan = plans.get(offering_plan_id)
+    if plan is None:
+        return f"unknown tariff plan {offering_plan_id} of offering {offering_id}"
+    if plan.currency != account_currency:
+        return (
+            f"tariff plan {offering_plan_id} of offering {offering_id} is in {plan.currency}, "
+            f"the account is billed in {account_currency}"
+        )
+    return plan
+
+
+def terminated_before(account: _Account, start_time: datetime) -> bool:
+    """Whether usage starting at ``start_time`` began after its service was terminated."""
+    return account.ended_at is not None and start_time >= account.ended_at
 
 
 class UsageRating:
@@ -77,8 +117,16 @@ class UsageRating:
             if account is None:
                 rows.append(_rejected(u, None, f"no account holds service {u.service_id}"))
                 continue
+            if isinstance(account, _Refused):
+                rows.append(_rejected(u, account.account_id, account.reason))
+                continue
+            ended = account.ended_at
+            if ended is not None and u.start_time >= ended:
+                reason = f"service {u.service_id} was terminated at {ended.isoformat()}"
+                rows.append(_rejected(u, account.account_id, reason))
+                continue
             period = bill_period_start(u.start_time, account.cycle_day, account.plan.timezone)
-            balance_key = (account.account_id, period, u.usage_kind.value)
+            balance_key = (account.account_id, period, u.usage_kind.value, account.plan.plan_id)
             try:
                 result = rate(
                     Usage(UsageKind(u.usage_kind.value), u.quantity, u.start_time),
@@ -113,72 +161,85 @@ class UsageRating:
             await conn.execute(
                 """
                 UPDATE allowance_balances b SET remaining = u.remaining
-                FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[])
-                     AS u(account_id, period_start, usage_kind, remaining)
-                WHERE (b.account_id, b.period_start, b.usage_kind)
-                    = (u.account_id, u.period_start, u.usage_kind)
+                FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])
+                     AS u(account_id, period_start, usage_kind, tariff_plan, remaining)
+                WHERE (b.account_id, b.period_start, b.usage_kind, b.tariff_plan)
+                    = (u.account_id, u.period_start, u.usage_kind, u.tariff_plan)
                 """,
                 *(list(column) for column in zip(*((*k, v) for k, v in balances.items()), strict=True)),
             )
         return []
 
-    async def _accounts(self, conn: Connection, service_ids: set[str]) -> dict[str, _Account]:
+    async def _accounts(self, conn: Connection, service_ids: set[str]) -> dict[str, _Account | _Refused]:
         rows = await conn.fetch(
             """
-            SELECT cs.service_id, a.id, a.tariff_plan, a.bill_cycle_day
+            SELECT cs.service_id, cs.ended_at, a.id, a.currency, a.tariff_plan, a.bill_cycle_day,
+                   o.id AS offering_id, o.tariff_plan AS offering_plan
             FROM customer_services cs JOIN accounts a ON a.customer_id = cs.customer_id
+            LEFT JOIN product_offerings o ON o.id = cs.offering_id
             WHERE cs.service_id = ANY($1::text[])
             """,
             list(service_ids),
         )
-        found = {}
+        found: dict[str, _Account | _Refused] = {}
         for r in rows:
-            plan = self.plans.get(r["tariff_plan"])
-            if plan is not None:  # an account on an unknown plan: its usage is rejected
-                found[r["service_id"]] = _Account(r["id"], plan, r["bill_cycle_day"])
+            plan = choose_plan(
+                self.plans, r["tariff_plan"], r["currency"], r["offering_id"], r["offering_plan"]
+            )
+            if isinstance(plan, str):
+                found[r["service_id"]] = _Refused(r["id"], plan)
+            elif plan is not None:  # an account on an unknown plan: its usage is rejected
+                found[r["service_id"]] = _Account(r["id"], plan, r["bill_cycle_day"], r["ended_at"])
         return found
 
     async def _balances(
-        self, conn: Connection, usages: list[UsageRecorded], accounts: dict[str, _Account]
-    ) -> dict[tuple[str, date, str], int]:
+        self, conn: Connection, usages: list[UsageRecorded], accounts: dict[str, _Account | _Refused]
+    ) -> dict[tuple[str, date, str, str], int]:
         """Lock (creating at the plan's allowance) the balances this batch draws on."""
-        wanted: dict[tuple[str, date, str], int] = {}
+        wanted: dict[tuple[str, date, str, str], int] = {}
         for u in usages:
             account = accounts.get(u.service_id)
-            if account is None:
+            if not isinstance(account, _Account) or terminated_before(account, u.start_time):
                 continue
             allowance = account.plan.allowance_for(UsageKind(u.usage_kind.value))
             if allowance <= 0:
                 continue
             period = bill_period_start(u.start_time, account.cycle_day, account.plan.timezone)
-            wanted[(account.account_id, period, u.usage_kind.value)] = allowance
+            wanted[(account.account_id, period, u.usage_kind.value, account.plan.plan_id)] = allowance
         if not wanted:
             return {}
         keys = list(wanted)
         await conn.execute(
             """
-            INSERT INTO allowance_balances (account_id, period_start, usage_kind, remaining)
-            SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[])
+            INSERT INTO allowance_balances (account_id, period_start, usage_kind, tariff_plan, remaining)
+            SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])
             ON CONFLICT DO NOTHING
             """,
             [k[0] for k in keys],
             [k[1] for k in keys],
             [k[2] for k in keys],
+            [k[3] for k in keys],
             list(wanted.values()),
         )
         rows = await conn.fetch(
             """
-            SELECT b.account_id, b.period_start, b.usage_kind, b.remaining
+            SELECT b.account_id, b.period_start, b.usage_kind, b.tariff_plan, b.remaining
             FROM allowance_balances b
-            JOIN unnest($1::text[], $2::date[], $3::text[]) AS k(account_id, period_start, usage_kind)
-              ON (b.account_id, b.period_start, b.usage_kind) = (k.account_id, k.period_start, k.usage_kind)
+            JOIN unnest($1::text[], $2::date[], $3::text[], $4::text[])
+                 AS k(account_id, period_start, usage_kind, tariff_plan)
+              ON (b.account_id, b.period_start, b.usage_kind, b.tariff_plan)
+               = (k.account_id, k.period_start, k.usage_kind, k.tariff_plan)
             FOR UPDATE OF b
             """,
             [k[0] for k in keys],
             [k[1] for k in keys],
             [k[2] for k in keys],
+            [k[3] for k in keys],
         )
-        return {(r["account_id"], r["period_start"], r["usage_kind"]): r["remaining"] for r in rows}
+        return {
+            (r["account_id"], r["period_start"], r["usage_kind"], r["tariff_plan"]): r["remaining"]
+            for r in rows
+        }
 
 
 def _rejected(u: UsageRecorded, account_id: str | None, reason: str) -> tuple[object, ...]:

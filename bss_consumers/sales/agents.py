@@ -1,12 +1,24 @@
-"""Sales' consumer: counts orders by product, day and outcome, and books invoiced revenue by
-product and day (usage and SLA credits under their own headings)."""
+"""Sales' consumer: counts orders by product, day and outcome, churn (services terminated) by
+product and day, and books invoiced revenue by product and day (usage and SLA credits under their
+own headings).
+
+Churn rule: a termination order (action delete) counts once, on the day it is completed, under
+the offering of the service it ended. Termination orders are not counted as orders placed,
+completed, failed or cancelled: those figures are about new services.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from events import Envelope, EventPayload
-from events.bss import InvoiceIssued, InvoiceOverdueDetected, PaymentApplied, ProductOrderStateChanged
+from events.bss import (
+    InvoiceIssued,
+    InvoiceOverdueDetected,
+    OrderItemAction,
+    PaymentApplied,
+    ProductOrderStateChanged,
+)
 from runtime.consumer import Rejected
 from runtime.db import Connection
 
@@ -18,21 +30,29 @@ CREDITS = "sla-credits"
 
 _ORDER_COLUMN = {
     "acknowledged": "orders_placed",
-    "rejected": "orders_placed",  # a rejected order was placed, and failed
+    "rejected": "orders_placed",
     "completed": "orders_completed",
     "failed": "orders_failed",
     "cancelled": "orders_cancelled",
 }
+_CHURN_COLUMN = {"completed": "services_terminated"}
+
+
+def order_columns(state: str, action: OrderItemAction) -> list[str]:
+    """The daily figures an order reaching ``state`` adds one to."""
+    if action is OrderItemAction.DELETE:
+        return [_CHURN_COLUMN[state]] if state in _CHURN_COLUMN else []
+    columns = [_ORDER_COLUMN[state]] if state in _ORDER_COLUMN else []
+    if state == "rejected":
+        columns.append("orders_failed")  # a rejected order was placed, and failed
+    return columns
 
 
 async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
     """Book one order state change or one invoice into the daily figures."""
     data = event.data
     if isinstance(data, ProductOrderStateChanged):
-        columns = [_ORDER_COLUMN[data.state.value]] if data.state.value in _ORDER_COLUMN else []
-        if data.state.value == "rejected":
-            columns.append("orders_failed")
-        for column in columns:
+        for column in order_columns(data.state.value, data.action):
             await conn.execute(
                 f"""
                 INSERT INTO sales_daily (day, offering_id, {column}) VALUES ($1, $2, 1)
@@ -72,6 +92,7 @@ async def report(conn: Connection, days: int) -> list[dict[str, object]]:
         SELECT day, offering_id,
                sum(orders_placed)::int AS placed, sum(orders_completed)::int AS completed,
                sum(orders_failed)::int AS failed, sum(orders_cancelled)::int AS cancelled,
+               sum(services_terminated)::int AS terminated,
                string_agg(DISTINCT nullif(currency, ''), ',') AS currency,
                sum(revenue_minor)::bigint AS revenue
         FROM sales_daily WHERE day > current_date - $1::int

@@ -4,6 +4,10 @@ The path is the shortest (fewest hops) from a node of the A site to a node of th
 working links (enabled, no active service-affecting alarm) that have capacity left (their
 utilization trend below the planning threshold); it holds the nodes and links in order. With a
 path only through full links, the request fails for capacity; with none at all, for the path.
+
+A provided service passes the TMF638 states designed (its path is chosen), reserved (the path's
+resources are held for it) and active, all in the one transaction, so that its state is always
+where it really is.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import UTC, datetime
 from events import Envelope, EventPayload, new_event
 from events.bss import ServiceProvisioningRequested
 from events.oss import ActivationFailure, ServiceActivated, ServiceActivationFailed
+from oss_consumers.inventory.lifecycle import PROVISIONING, ServiceState, preceding
 from oss_consumers.inventory.paths import shortest_path
 from oss_consumers.performance.forecast import PLANNING_THRESHOLD
 from runtime.db import Connection
@@ -86,9 +91,10 @@ async def provision(
         ]
     now = datetime.now(UTC)
     await conn.execute(
-        "INSERT INTO services (id, name, state, order_id, a_site_id, z_site_id) VALUES ($1, $2, 'active', $3, $4, $5)",
+        "INSERT INTO services (id, name, state, order_id, a_site_id, z_site_id) VALUES ($1, $2, $3, $4, $5, $6)",
         request.service_id,
         request.service_name,
+        PROVISIONING[0].value,
         request.order_id,
         request.a_site_id,
         request.z_site_id,
@@ -97,6 +103,8 @@ async def provision(
         "INSERT INTO service_resources (service_id, resource_id, position) VALUES ($1, $2, $3)",
         [(request.service_id, r, n) for n, r in enumerate(path)],
     )
+    for state in PROVISIONING[1:]:
+        await move_service(conn, request.service_id, state, now)
     return [
         new_event(
             ServiceActivated(
@@ -110,6 +118,27 @@ async def provision(
             cause=cause,
         )
     ]
+
+
+async def move_service(
+    conn: Connection, service_id: str, target: ServiceState, at: datetime | None = None
+) -> None:
+    """Move a service to ``target`` (TMF638), stamping ``at`` as its activation or termination
+    time. A move the lifecycle does not allow is a bug, not a request to refuse: it raises."""
+    moved = await conn.fetchval(
+        """
+        UPDATE services SET state = $2,
+            activated_at = CASE WHEN $2 = 'active' THEN coalesce($4, now()) ELSE activated_at END,
+            terminated_at = CASE WHEN $2 = 'terminated' THEN coalesce($4, now()) ELSE terminated_at END
+        WHERE id = $1 AND state = ANY($3::text[]) RETURNING 1
+        """,
+        service_id,
+        target.value,
+        preceding(target),
+        at,
+    )
+    if not moved:
+        raise RuntimeError(f"service {service_id} cannot move to {target.value}")
 
 
 def _failed(

@@ -1,8 +1,12 @@
 """Loop 2 through the running system: an order placed with the ``ossbss`` command is validated
 by BSS, provisioned by OSS on a working path, completed, and its service assigned to the customer
-(which OSS learns); an order OSS cannot provide fails with OSS's reason."""
+(which OSS learns); the customer then terminates it: OSS ends the service and releases its path,
+the termination order completes, OSS forgets the holder, and sales counts the churn. An order OSS
+cannot provide fails with OSS's reason."""
 
 from __future__ import annotations
+
+import asyncpg
 
 from tests.conftest import eventually
 from tests.e2e.test_fault_to_notification import Running, running  # noqa: F401
@@ -43,6 +47,71 @@ async def test_order_is_provisioned_completed_and_assigned(running: Running) -> 
         return any(row[1:4] == ["PO-FIBRE-1G", "1", "1"] for row in report if len(row) > 3)
 
     await eventually(counted, what=lambda: "the order in the sales report: " + running.cli("sales", "report"))
+    await _terminate(running, activated.service_id, activated.resource_ids)
+
+
+async def _terminate(system: Running, service_id: str, path: tuple[str, ...]) -> None:
+    """The customer ends the service they were just given, with the command line."""
+    ordered = system.cli("order", "terminate", service_id, "--customer", "CUST-0001")
+    order_id = ordered.split()[1]
+
+    def states() -> list[str]:
+        return [o.state.value for o in system.of("ProductOrderStateChanged") if o.order_id == order_id]
+
+    async def completed() -> bool:
+        return "completed" in states()
+
+    await eventually(completed, timeout=30, what=lambda: f"termination completed; seen {system.summary()}")
+    assert states() == ["acknowledged", "inProgress", "completed"]
+    assert {o.action.value for o in system.of("ProductOrderStateChanged") if o.order_id == order_id} == {
+        "delete"
+    }
+    [terminated] = [t for t in system.of("ServiceTerminated") if t.order_id == order_id]
+    assert (terminated.service_id, terminated.released_resource_ids) == (service_id, path)
+
+    async def holder_forgotten() -> bool:
+        return any(
+            a.service_id == service_id and a.ended_at is not None
+            for a in system.of("CustomerServiceAssigned")
+        )
+
+    await eventually(holder_forgotten, what="the assignment ended on bss.customer-services")
+    conn = await asyncpg.connect(system.env["DATABASE_URL"])
+    try:
+
+        async def oss_forgot() -> bool:
+            held: int = await conn.fetchval(
+                "SELECT count(*) FROM oss.customer_services WHERE service_id = $1", service_id
+            )
+            return held == 0
+
+        await eventually(oss_forgot, what="OSS forgetting the holder")
+        service = await conn.fetchrow(
+            "SELECT state, terminated_at FROM oss.services WHERE id = $1", service_id
+        )
+        resources = await conn.fetchval(
+            "SELECT count(*) FROM oss.service_resources WHERE service_id = $1", service_id
+        )
+        ended_at = await conn.fetchval(
+            "SELECT ended_at FROM bss.customer_services WHERE service_id = $1", service_id
+        )
+    finally:
+        await conn.close()
+    assert service is not None
+    assert (service["state"], service["terminated_at"], resources) == (
+        "terminated",
+        terminated.terminated_at,
+        0,
+    )
+    assert ended_at == terminated.terminated_at  # billing charges the service up to that day
+    listed = " ".join(system.cli("order", "list").split())
+    assert f"{order_id} completed CUST-0001 PO-FIBRE-1G terminate {service_id}" in listed
+
+    async def churned() -> bool:
+        report = [line.split() for line in system.cli("sales", "report").splitlines()]
+        return any(row[1:4] == ["PO-FIBRE-1G", "1", "1"] and row[6] == "1" for row in report if len(row) > 6)
+
+    await eventually(churned, what=lambda: "the churn in the sales report: " + system.cli("sales", "report"))
 
 
 async def test_orders_oss_cannot_provide_fail_with_the_reason(running: Running) -> None:  # noqa: F811
