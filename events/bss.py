@@ -34,6 +34,13 @@ class CustomerServiceAssigned(EventPayload):
     customer_id: str = Field(min_length=1, description="Customer holding the service.")
     sla_tier: SlaTier = Field(description="SLA tier of the customer for this service.")
     product_name: str = Field(description="Commercial name of the product behind the service.")
+    ended_at: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "When the customer stopped holding the service (it was terminated); unset while they hold "
+            "it. The latest record of a service with this set tells OSS to forget the holder."
+        ),
+    )
 
 
 class NotificationReason(StrEnum):
@@ -66,6 +73,44 @@ class CustomerNotificationSent(EventPayload):
     sent_at: AwareDatetime = Field(description="When it was sent.")
 
 
+class CaseState(StrEnum):
+    """State of a customer care case (TMF621 status, the subset care uses)."""
+
+    OPEN = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@register
+class CustomerCaseOpened(EventPayload):
+    """BSS care opened a support case for a customer whose service is down, before the customer
+    calls: one case per customer and incident, however many of their services it takes down."""
+
+    event_type = "CustomerCaseOpened"
+    key_field = "customer_id"
+
+    case_id: str = Field(description="Id of the case (a customer-facing TMF621 ticket).")
+    customer_id: str = Field(description="Customer the case is for.")
+    incident_id: str = Field(description="The network incident (its root alarm).")
+    service_ids: tuple[str, ...] = Field(description="The customer's services down when it opened.")
+    state: CaseState = Field(description="State at opening: acknowledged.")
+    opened_at: AwareDatetime = Field(description="When it was opened.")
+
+
+@register
+class CustomerCaseResolved(EventPayload):
+    """Every service of the customer that the incident took down is back: the case is resolved."""
+
+    event_type = "CustomerCaseResolved"
+    key_field = "customer_id"
+
+    case_id: str = Field(description="Id of the case.")
+    customer_id: str = Field(description="Customer the case is for.")
+    incident_id: str = Field(description="The network incident (its root alarm).")
+    state: CaseState = Field(description="State now: resolved.")
+    resolved_at: AwareDatetime = Field(description="When the last service came back.")
+    resolution: str = Field(description="What happened, in words.")
+
+
 @register
 class SlaCreditGranted(EventPayload):
     """A customer is owed a credit for an outage of one of their services, by their SLA tier; it
@@ -79,7 +124,9 @@ class SlaCreditGranted(EventPayload):
     customer_id: str = Field(description="Customer holding the service.")
     service_id: str = Field(description="Service that was down.")
     outage_id: str = Field(description="The outage the credit is for.")
-    sla_tier: SlaTier = Field(description="The customer's SLA tier, which sets the credit rule.")
+    sla_tier: SlaTier = Field(
+        description="The SLA tier that set the credit rule: the ordered offering's, else the customer's."
+    )
     outage_seconds: float = Field(ge=0, description="Length of the outage.")
     amount_minor: int = Field(ge=0, description="Credit in minor units of the currency.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency.")
@@ -197,6 +244,13 @@ class ProductOrderState(StrEnum):
     PENDING_CANCELLATION = "pendingCancellation"
 
 
+class OrderItemAction(StrEnum):
+    """TMF622 ``productOrderItem.action``: what an order does to a product."""
+
+    ADD = "add"
+    DELETE = "delete"
+
+
 @register
 class ProductOrderRequested(EventPayload):
     """A customer asks for a product offering between two sites (a sales channel's request)."""
@@ -224,6 +278,21 @@ class ProductOrderCancellationRequested(EventPayload):
 
 
 @register
+class ProductTerminationRequested(EventPayload):
+    """A customer asks to end a service they hold: a TMF622 product order whose item action is
+    ``delete`` (a sales channel's request). BSS finds the offering and checks the holder."""
+
+    event_type = "ProductTerminationRequested"
+    key_field = "order_id"
+
+    order_id: str = Field(min_length=1, max_length=64, description="TMF622 id, chosen by the channel.")
+    customer_id: str = Field(min_length=1, description="Customer asking; must hold the service.")
+    service_id: str = Field(min_length=1, description="TMF638 id of the service to end.")
+    requested_at: AwareDatetime = Field(description="When the customer asked.")
+    termination_reason: str = Field(default="", max_length=500, description="Why, in the customer's words.")
+
+
+@register
 class ProductOrderStateChanged(EventPayload):
     """A product order moved to another TMF622 state."""
 
@@ -236,6 +305,10 @@ class ProductOrderStateChanged(EventPayload):
     state: ProductOrderState = Field(description="TMF622 state now.")
     service_id: str | None = Field(default=None, description="Service being provided, once known.")
     reason: str | None = Field(default=None, description="Why it failed or was rejected, for the customer.")
+    action: OrderItemAction = Field(
+        default=OrderItemAction.ADD,
+        description="TMF622 orderItem action: add (provide a new service) or delete (terminate one).",
+    )
 
 
 @register
@@ -250,3 +323,16 @@ class ServiceProvisioningRequested(EventPayload):
     service_name: str = Field(description="What the service is, e.g. 'Business Fibre 1G LON-MAN'.")
     a_site_id: str = Field(description="Site where the service starts.")
     z_site_id: str = Field(description="Site where the service ends.")
+
+
+@register
+class ServiceTerminationRequested(EventPayload):
+    """BSS asks OSS to end a service for a delete order (TMF641 service order, action delete):
+    TMF638 state terminated, and its resources released."""
+
+    event_type = "ServiceTerminationRequested"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 id of the service to end.")
+    order_id: str = Field(description="The product order behind it.")
+    requested_at: AwareDatetime = Field(description="When the customer asked for the termination.")

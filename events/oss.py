@@ -282,6 +282,36 @@ class ServiceActivationFailed(EventPayload):
     reason: str = Field(description="What went wrong, for a BSS user to act on.")
 
 
+@register
+class ServiceTerminated(EventPayload):
+    """OSS ended a service (TMF638 state terminated) and released the resources it ran over: it no
+    longer counts for fault impact or capacity. A repeated request for a service already
+    terminated gets this event again, with the original time and nothing more released."""
+
+    event_type = "ServiceTerminated"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 id.")
+    order_id: str = Field(description="The order that asked for the termination.")
+    released_resource_ids: tuple[str, ...] = Field(
+        description="Nodes and links the service ran over, in order, released now (empty on a repeat)."
+    )
+    terminated_at: AwareDatetime = Field(description="When the service was terminated.")
+
+
+@register
+class ServiceTerminationFailed(EventPayload):
+    """OSS could not end a requested service, for example because the inventory has no such
+    service."""
+
+    event_type = "ServiceTerminationFailed"
+    key_field = "service_id"
+
+    service_id: str = Field(description="TMF638 id.")
+    order_id: str = Field(description="The order that asked for the termination.")
+    reason: str = Field(description="What went wrong, for a BSS user to act on.")
+
+
 class CrossingDirection(StrEnum):
     """TMF642 crossedThresholdInformation.direction."""
 

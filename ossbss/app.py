@@ -8,7 +8,7 @@ import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -28,6 +28,7 @@ from bss_consumers.rating import agents as rating
 from bss_consumers.rating.tariff import demo_plans
 from bss_consumers.sales import agents as sales
 from dashboard import app as web
+from dashboard.api import bss_hub, oss_hub
 from dashboard.context import Edge
 from events import Envelope, EventPayload
 from oss_consumers.fault import agents as fault
@@ -40,7 +41,7 @@ from oss_consumers.workforce import agents as workforce
 from oss_consumers.workforce import store as workforce_store
 from oss_consumers.workforce import technicians
 from oss_consumers.workforce.store import load_workforce, seed_workforce
-from producers import kpis, mediation, probes
+from producers import kpis, mediation, probes, receivers
 from runtime import db, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
 from runtime.consumer import BatchHandler, EventConsumer, forget_processed, per_event
@@ -102,6 +103,8 @@ class System:
     simulator: probes.ProbeSimulator | None
     http_url: str | None = None
     """Where the dashboard and HTTP API are served, once they are."""
+    listening: list[receivers.Receiver] = field(default_factory=list)
+    """The protocol receivers running, with where each listens."""
 
     async def ready(self, timeout: float = 60.0) -> None:
         """Wait until every consumer has its partitions."""
@@ -295,6 +298,12 @@ async def system(
             )
             tasks.append(asyncio.create_task(supervise(what, publish)))
         await sys_.ready()
+        for receiver in receivers.build_enabled(
+            settings=settings, publisher_factory=bus.publisher, network=network
+        ):
+            await receiver.start()
+            sys_.listening.append(receiver)
+            tasks.append(asyncio.create_task(supervise(receivers.COMPONENTS[receiver.kind], receiver.run)))
         edge = Edge(settings, endpoints.bootstrap_servers, topo, bus, pools["oss"], pools["bss"], network)
         sock = web.listen(settings.http_host, settings.http_port)
         host, port = sock.getsockname()[:2]
@@ -399,5 +408,8 @@ COMPONENT_MODULES = (
     performance,
     workforce,
     technicians,
+    oss_hub,
+    bss_hub,
+    *receivers.COMPONENT_MODULES,
 )
 """Every component the code defines; each module names its COMPONENT, HANDLES and PUBLISHES."""

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import structlog
@@ -60,9 +60,14 @@ async def _domain_pool(settings: Settings, domain: str, size: int = 1) -> AsyncI
 
 async def _up(args: argparse.Namespace) -> int:
     from ossbss.app import run_until_stopped, system
+    from producers import receivers
     from runtime.infra import infrastructure, write_endpoints
 
     settings = _settings()
+    try:
+        receivers.enabled_kinds(settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,6 +86,8 @@ async def _up(args: argparse.Namespace) -> int:
                     " Ctrl-C stops."
                 )
                 _out(f"dashboard and API at {running.http_url} (OpenAPI: {running.http_url}docs)")
+                if running.listening:
+                    _out("receivers: " + ", ".join(f"{r.kind} {r.bound}" for r in running.listening))
                 await run_until_stopped(running, stop, _out, duration=args.duration)
         finally:
             endpoints_file.unlink(missing_ok=True)
@@ -357,6 +364,91 @@ async def _workorder_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _receive(args: argparse.Namespace) -> int:
+    """One protocol receiver on its own, publishing to a running system's broker."""
+    from oss_consumers.inventory.seed import load_network
+    from producers import receivers
+    from runtime.bus import Bus
+    from runtime.infra import existing_endpoints
+    from runtime.topology import Topology
+
+    settings = _settings()
+    if args.port is not None:
+        if args.kind == "cdr":
+            raise UsageError("the cdr receiver watches a folder (OSSBSS_CDR_INBOX): --port does not apply")
+        settings = settings.model_copy(update={f"{args.kind}_port": args.port})
+    endpoints = existing_endpoints(settings, need_database=False)
+    bus = Bus(
+        endpoints.bootstrap_servers,
+        Topology.load(settings.topology_path),
+        client_id=f"ossbss-receive-{args.kind}",
+    )
+    await bus.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        receiver = receivers.build(
+            args.kind,
+            settings=settings,
+            publisher_factory=bus.publisher,
+            network=load_network(settings.network_file),
+        )
+        _out(f"{args.kind} receiver on {await receiver.start()}; Ctrl-C stops")
+        tasks = [
+            asyncio.create_task(receiver.run()),
+            asyncio.create_task(receivers.report_status([receiver], _out, every=settings.summary_interval)),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        _out(receivers.status_line(receiver))
+    finally:
+        await bus.stop()
+    return 0
+
+
+async def _cdr_load(args: argparse.Namespace) -> int:
+    """Load CDR files once, with progress; a file loaded before is not published again."""
+    from producers.receivers import cdr
+    from producers.receivers.common import InputRejected
+
+    settings = _settings()
+    mapping: cdr.CdrMapping | Literal["auto"] = (
+        "auto" if args.mapping == "auto" else cdr.MAPPINGS[args.mapping]
+    )
+    ledger = cdr.CdrLedger(cdr.ledger_path_for(settings.cdr_inbox))
+    missing = [f for f in args.files if not f.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {missing[0]}")
+    failed = 0
+
+    async def load(publisher: Publisher) -> None:
+        nonlocal failed
+        for path in args.files:
+            try:
+                await cdr.load_file(
+                    path,
+                    publisher,
+                    ledger,
+                    mapping=mapping,
+                    progress=lambda r: _out(r.line()),
+                    every=args.every,
+                )
+            except InputRejected as exc:
+                failed += 1
+                _out(f"{path.name}: not loaded: {exc.reason}")
+            except cdr.PublishFailed as exc:
+                raise UsageError(f"{path.name}: {exc}; load it again to resume") from None
+
+    await _publish_command(cdr.COMPONENT, load)
+    return 1 if failed else 0
+
+
 async def _probe(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -488,6 +580,10 @@ async def _order(args: argparse.Namespace) -> int:
                 f"order {order.order_id} placed: {args.offering} for {args.customer}, {args.a_site} to {args.z_site}"
             )
             _out("follow it with: ossbss order list, or ossbss tail bss.product-orders")
+        elif args.action == "terminate":
+            ending = await portal.terminate_service(publisher, args.customer, args.service_id, args.reason)
+            _out(f"order {ending.order_id} placed: terminate {args.service_id} of {args.customer}")
+            _out("follow it with: ossbss order list, or ossbss tail bss.product-orders")
         else:
             await portal.cancel_order(publisher, args.order_id, args.reason)
             _out(f"cancellation of {args.order_id} requested")
@@ -504,9 +600,10 @@ async def _order_list(args: argparse.Namespace, settings: Settings) -> int:
             "SELECT * FROM product_orders ORDER BY requested_at DESC LIMIT $1", args.limit
         )
     for r in rows:
+        what = "terminate" if r["action"] == "delete" else f"{r['a_site_id']}-{r['z_site_id']}"
         _out(
             f"{r['id']:<14} {r['state']:<11} {r['customer_id']:<10} {r['offering_id']:<13} "
-            f"{r['a_site_id']}-{r['z_site_id']:<10} {r['service_id'] or '':<18} {r['reason'] or ''}"
+            f"{what:<18} {r['service_id'] or '':<18} {r['reason'] or ''}"
         )
     _out(f"{len(rows)} order(s)")
     return 0
@@ -518,7 +615,8 @@ async def _sales_report(args: argparse.Namespace) -> int:
     async with _domain_pool(_settings(), "bss") as pool, pool.acquire() as conn:
         rows = await sales.report(conn, args.days)
     _out(
-        f"{'day':<10}  {'product':<14} {'placed':>6} {'completed':>9} {'failed':>6} {'cancelled':>9} {'revenue':>14}"
+        f"{'day':<10}  {'product':<14} {'placed':>6} {'completed':>9} {'failed':>6} {'cancelled':>9} "
+        f"{'churn':>5} {'revenue':>14}"
     )
     for r in rows:
         minor = r["revenue"]
@@ -526,7 +624,7 @@ async def _sales_report(args: argparse.Namespace) -> int:
         revenue = f"{minor / 100:,.2f} {r['currency'] or ''}".strip()
         _out(
             f"{r['day']!s:<10}  {r['offering_id']!s:<14} {r['placed']!s:>6} {r['completed']!s:>9} "
-            f"{r['failed']!s:>6} {r['cancelled']!s:>9} {revenue:>14}"
+            f"{r['failed']!s:>6} {r['cancelled']!s:>9} {r['terminated']!s:>5} {revenue:>14}"
         )
     if not rows:
         _out(f"no sales in the last {args.days} day(s)")
@@ -644,6 +742,15 @@ def parser() -> argparse.ArgumentParser:
     wo_report.add_argument("--state", required=True, choices=["inProgress", "completed", "failed"])
     wo_report.add_argument("--note", default="", help="what was found or done")
 
+    receive = sub.add_parser("receive", help="run one protocol receiver against a running system")
+    receive.add_argument("kind", choices=["snmp", "syslog", "ves", "cdr"])
+    receive.add_argument("--port", type=int, help="listen on this port instead of the configured one")
+    cdr_cmd = sub.add_parser("cdr", help="usage files").add_subparsers(dest="action", required=True)
+    cdr_load = cdr_cmd.add_parser("load", help="publish the usage records of CSV CDR files, once each")
+    cdr_load.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    cdr_load.add_argument("--mapping", choices=["auto", "asterisk", "generic"], default="auto")
+    cdr_load.add_argument("--every", type=int, default=1000, help="print progress every N rows")
+
     billing_cmd = sub.add_parser("billing", help="bill runs").add_subparsers(dest="action", required=True)
     run = billing_cmd.add_parser("run", help="issue the invoices of one bill cycle and period")
     run.add_argument("--cycle", type=int, required=True, help="bill cycle day (1-28)")
@@ -664,6 +771,10 @@ def parser() -> argparse.ArgumentParser:
     place.add_argument("--offering", required=True, help="product offering id, e.g. PO-FIBRE-1G")
     place.add_argument("--from", dest="a_site", required=True, help="A-end site, e.g. SITE-LON")
     place.add_argument("--to", dest="z_site", required=True, help="Z-end site, e.g. SITE-MAN")
+    terminate = order.add_parser("terminate", help="end a service the customer holds (action delete)")
+    terminate.add_argument("service_id", help="the service to end, e.g. SVC-0001")
+    terminate.add_argument("--customer", required=True, help="customer holding it, e.g. CUST-0001")
+    terminate.add_argument("--reason", default="", help="why")
     cancel = order.add_parser("cancel", help="cancel an order that is not completed yet")
     cancel.add_argument("order_id")
     cancel.add_argument("--reason", default="", help="why")
@@ -671,7 +782,7 @@ def parser() -> argparse.ArgumentParser:
     olist.add_argument("--limit", type=int, default=20)
 
     sales_cmd = sub.add_parser("sales", help="sales figures").add_subparsers(dest="action", required=True)
-    sales_report = sales_cmd.add_parser("report", help="orders and revenue by product and day")
+    sales_report = sales_cmd.add_parser("report", help="orders, churn and revenue by product and day")
     sales_report.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
 
     capacity = sub.add_parser("capacity", help="capacity forecasts").add_subparsers(
@@ -714,6 +825,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(actions[args.action](args))
         if args.command == "workorder":
             return asyncio.run(_workorder_report(args) if args.action == "report" else _workorder_list(args))
+        if args.command == "receive":
+            return asyncio.run(_receive(args))
+        if args.command == "cdr":
+            return asyncio.run(_cdr_load(args))
         if args.command == "probe":
             return asyncio.run(_probe(args))
         if args.command == "order":

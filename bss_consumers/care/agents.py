@@ -1,13 +1,19 @@
 """Customer care's consumer: tells each customer affected by an outage, once per incident, and
-again when the service is restored; reminds customers of overdue invoices (dunning)."""
+again when the service is restored; opens a support case for each customer whose service is down
+and resolves it when everything is back; reminds customers of overdue invoices (dunning).
+
+A customer whose service was rerouted is told, but gets no case: the service stayed up."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from events import Envelope, EventPayload, new_event
 from events.bss import (
+    CaseState,
+    CustomerCaseOpened,
+    CustomerCaseResolved,
     CustomerNotificationSent,
     InvoiceIssued,
     InvoiceOverdueDetected,
@@ -28,7 +34,7 @@ HANDLES = (
     PaymentApplied,
     InvoiceOverdueDetected,
 )
-PUBLISHES = (CustomerNotificationSent,)
+PUBLISHES = (CustomerNotificationSent, CustomerCaseOpened, CustomerCaseResolved)
 
 
 async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
@@ -62,7 +68,7 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
             if isinstance(data, ServiceOutageStarted)
             else NotificationReason.SERVICE_RESTORED
         )
-        return await _notify(
+        sent = await _notify(
             conn,
             event,
             reason,
@@ -72,6 +78,9 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
             service_id=data.service_id,
             outage_id=data.outage_id,
         )
+        if isinstance(data, ServiceOutageStarted):
+            return [*sent, *await _open_cases(conn, event, data)]
+        return [*sent, *await _resolve_cases(conn, event, data)]
     raise Rejected(f"{COMPONENT} does not handle {event.type}")
 
 
@@ -129,6 +138,93 @@ async def _notify(
         )
         for r in rows
     ]
+
+
+async def _open_cases(
+    conn: Connection, cause: Envelope[EventPayload], outage: ServiceOutageStarted
+) -> list[Envelope[EventPayload]]:
+    """A case per customer for the incident, or the service added to the customer's open one."""
+    if not outage.customer_ids:
+        return []
+    rows = await conn.fetch(
+        """
+        INSERT INTO care_cases AS c (id, customer_id, incident_id, services_down, state, opened_at)
+        SELECT 'CASE-' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12), cu.id, $2,
+               ARRAY[$3::text], 'acknowledged', $4
+        FROM customers cu WHERE cu.id = ANY($1::text[])
+        ON CONFLICT (customer_id, incident_id) DO UPDATE
+            SET services_down = array(SELECT DISTINCT unnest(c.services_down || excluded.services_down))
+            WHERE c.state = 'acknowledged'
+        RETURNING c.id, c.customer_id, c.services_down, c.opened_at, (xmax = 0) AS opened
+        """,
+        list(outage.customer_ids),
+        outage.alarm_id,
+        outage.service_id,
+        outage.started_at,
+    )
+    return [
+        new_event(
+            CustomerCaseOpened(
+                case_id=r["id"],
+                customer_id=r["customer_id"],
+                incident_id=outage.alarm_id,
+                service_ids=tuple(r["services_down"]),
+                state=CaseState.OPEN,
+                opened_at=r["opened_at"],
+            ),
+            source=SOURCE,
+            subject=r["customer_id"],
+            cause=cause,
+        )
+        for r in rows
+        if r["opened"]
+    ]
+
+
+async def _resolve_cases(
+    conn: Connection, cause: Envelope[EventPayload], restored: ServiceRestored
+) -> list[Envelope[EventPayload]]:
+    """Take the service off the customers' open cases of the incident; resolve those left with
+    nothing down."""
+    rows = await conn.fetch(
+        """
+        UPDATE care_cases SET services_down = array_remove(services_down, $3),
+            state = CASE WHEN services_down = ARRAY[$3::text] THEN 'resolved' ELSE state END,
+            resolved_at = CASE WHEN services_down = ARRAY[$3::text] THEN $4::timestamptz END
+        WHERE incident_id = $2 AND customer_id = ANY($1::text[]) AND state = 'acknowledged'
+          AND $3 = ANY(services_down)
+        RETURNING id, customer_id, state, opened_at, resolved_at
+        """,
+        list(restored.customer_ids),
+        restored.alarm_id,
+        restored.service_id,
+        restored.restored_at,
+    )
+    return [
+        new_event(
+            CustomerCaseResolved(
+                case_id=r["id"],
+                customer_id=r["customer_id"],
+                incident_id=restored.alarm_id,
+                state=CaseState.RESOLVED,
+                resolved_at=r["resolved_at"],
+                resolution=(
+                    f"every service back after {_minutes(r['resolved_at'] - r['opened_at'])}; "
+                    "any SLA credit goes on the next invoice"
+                ),
+            ),
+            source=SOURCE,
+            subject=r["customer_id"],
+            cause=cause,
+        )
+        for r in rows
+        if r["state"] == CaseState.RESOLVED.value
+    ]
+
+
+def _minutes(duration: timedelta) -> str:
+    minutes = max(1, round(duration.total_seconds() / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 async def notifications_sent(conn: Connection) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest_asyncio
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -42,6 +43,7 @@ WATCHED = [
     "bss.customer-services",
     "bss.credits",
     "oss.work-orders",
+    "bss.care-cases",
 ]
 
 
@@ -70,6 +72,8 @@ class Running:
         return done.stdout
 
     watcher: asyncio.Task[None] | None = None
+    receivers: dict[str, str] = field(default_factory=dict)
+    """Where each protocol receiver listens: kind → ``udp://host:port``, ``http://...``."""
 
     def of(self, event_type: str) -> list[Any]:
         if self.watcher is not None and self.watcher.done():
@@ -151,6 +155,12 @@ async def running(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Running
     line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), timeout=90)
     assert line.startswith("ossbss is up"), line + (tmp_path / "up.log").read_text()[-3000:]
     run = Running(env, process, Endpoints(broker.bootstrap_servers, database_url, False, False))
+    for _ in range(2):  # where the dashboard and the receivers listen
+        said = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), timeout=10)
+        if said.startswith("receivers: "):
+            run.receivers = dict(
+                r.split(" ", 1) for r in said.removeprefix("receivers: ").strip().split(", ")
+            )
     stop = asyncio.Event()
     watching = asyncio.Event()
     watcher = run.watcher = asyncio.create_task(_watch(run, stop, watching))
@@ -192,6 +202,8 @@ async def test_link_failure_reaches_every_affected_customer_once(running: Runnin
     assert {c for o in outages for c in o.customer_ids} == customers
     notified = [n.customer_id for n in running.of("CustomerNotificationSent")]
     assert sorted(notified) == sorted(customers)  # each exactly once
+    await eventually(lambda: _count(running, "CustomerCaseOpened", len(customers)), what="care cases")
+    assert sorted(c.customer_id for c in running.of("CustomerCaseOpened")) == sorted(customers)
 
     listing = [json.loads(line) for line in running.cli("alarm", "list", "--json").splitlines()]
     [listed] = [a for a in listing if a["alarmed_object_id"] == LINK]
@@ -239,6 +251,7 @@ async def test_link_failure_reaches_every_affected_customer_once(running: Runnin
         [(c, r) for c in customers for r in ("serviceOutage", "serviceRestored")]
     )
     assert running.cli("alarm", "list").strip() == "0 alarm(s)"
+    assert sorted(c.customer_id for c in running.of("CustomerCaseResolved")) == sorted(customers)
 
 
 async def _count(running: Running, event_type: str, n: int) -> bool:
@@ -404,3 +417,45 @@ async def test_a_work_order_is_dispatched_completed_and_closes_its_ticket(runnin
     assert f"work order {order.work_order_id} completed" in resolved.status_change_reason
     done = [json.loads(line) for line in running.cli("workorder", "list", "--all", "--json").splitlines()]
     assert [w["state"] for w in done if w["id"] == order.work_order_id] == ["completed"]
+
+
+async def test_gear_speaking_snmp_and_ves_reaches_fault_management(running: Running) -> None:
+    assert set(running.receivers) == {"snmp", "syslog", "ves", "cdr"}
+    # Leeds core router (management address 127.0.0.17) reports its ifIndex 3, the LDS-BHM link, down.
+    snmp_target = running.receivers["snmp"].removeprefix("udp://")
+    trap = subprocess.run(
+        [
+            "snmptrap", "--clientaddr=127.0.0.17", "-v", "2c", "-c", "public", snmp_target, "",
+            "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.3", "i", "3",
+        ],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert trap.returncode == 0, trap.stderr
+    # A VES fault from the Manchester aggregation switch, by its hostname.
+    fault = {
+        "event": {
+            "commonEventHeader": {
+                "domain": "fault", "eventId": f"fault-{uuid.uuid4().hex[:8]}", "eventName": "Fault_Router_fanFailure",
+                "sourceName": "man-ag1", "reportingEntityName": "man-ag1", "priority": "High", "sequence": 1,
+                "startEpochMicrosec": 1_764_000_000_000_000, "lastEpochMicrosec": 1_764_000_000_000_000,
+                "version": "4.1", "vesEventListenerVersion": "7.2.1",
+            },
+            "faultFields": {
+                "faultFieldsVersion": "4.0", "alarmCondition": "fanFailure", "eventSeverity": "MINOR",
+                "eventSourceType": "router", "specificProblem": "fan tray 2 stopped", "vfStatus": "Active",
+            },
+        }
+    }  # fmt: skip
+    async with httpx.AsyncClient(base_url=running.receivers["ves"], timeout=10) as client:
+        accepted = await client.post("/eventListener/v7/events", json=fault)
+        refused = await client.post("/eventListener/v7/events", json={"event": {"faultFields": {}}})
+    assert accepted.status_code == 202, accepted.text
+    assert refused.status_code == 400 and "commonEventHeader" in refused.text
+
+    async def both_raised() -> bool:
+        objects = {a.alarmed_object_id for a in running.of("AlarmRaised")}
+        return {"LINK-LDS-BHM", "NODE-MAN-AG1"} <= objects
+
+    await eventually(both_raised, what=lambda: f"alarms from SNMP and VES; seen {running.summary()}")
+    [link] = [a for a in running.of("AlarmRaised") if a.alarmed_object_id == "LINK-LDS-BHM"]
+    assert link.source_system_id == "NODE-LDS-CR1" and link.service_affecting

@@ -72,8 +72,12 @@ def test_skills_and_field_work_follow_the_fault() -> None:
         required_skill(ResourceType.SITE, AlarmType.EQUIPMENT, ProbableCause.COMMERCIAL_POWER_FAILURE)
         == "power"
     )
-    assert required_skill(ResourceType.CELL, AlarmType.EQUIPMENT, ProbableCause.TRANSMITTER_FAILURE) == "radio"
-    assert required_skill(ResourceType.PORT, AlarmType.COMMUNICATIONS, ProbableCause.LOSS_OF_SIGNAL) == "fibre"
+    assert (
+        required_skill(ResourceType.CELL, AlarmType.EQUIPMENT, ProbableCause.TRANSMITTER_FAILURE) == "radio"
+    )
+    assert (
+        required_skill(ResourceType.PORT, AlarmType.COMMUNICATIONS, ProbableCause.LOSS_OF_SIGNAL) == "fibre"
+    )
     assert needs_field_work(ProbableCause.LOSS_OF_SIGNAL)
     assert not needs_field_work(ProbableCause.SOFTWARE_ERROR)
 
