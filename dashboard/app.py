@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
-import uvicorn
 from fastapi import FastAPI
 
 from dashboard import hub, live
 from dashboard.api import bss, errors, oss
 from dashboard.context import Edge
+from runtime import http
 
 
 def create_app(edge: Edge) -> FastAPI:
@@ -37,41 +35,8 @@ def background(edge: Edge) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """Bind the listening socket first, so that port 0 resolves to a real port before serving and
-    a port in use fails at once with one line."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+    """The dashboard's listening socket, bound before serving (port 0: any free port)."""
+    return http.listen(host, port, "HTTP")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the process that embeds it decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def serve(app: FastAPI, sock: socket.socket) -> None:
-    """Serve ``app`` on an already bound socket until cancelled; then shut down as uvicorn does on
-    a signal (stop listening, close connections, at most two seconds for open responses), so
-    that nothing of the listener stays registered with the event loop."""
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
-    )
-    server = _Server(config)
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    try:
-        await asyncio.shield(serving)
-    except asyncio.CancelledError:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(serving, timeout=5.0)
-        raise
+serve = http.serve

@@ -41,6 +41,7 @@ from dashboard.api.errors import ERROR_RESPONSES, bad_request, not_found
 from dashboard.api.tmf import TmfModel, TmfRequest, edge_of, href
 from dashboard.context import Edge
 from events import DecodeError, Envelope, EventPayload, decode
+from runtime.consumer import dead_letter
 
 log = structlog.get_logger(__name__)
 
@@ -536,26 +537,7 @@ class HubDispatcher:
 
     async def _dead_letter(self, dead: Sequence[tuple[ConsumerRecord[bytes, bytes], str]]) -> None:
         """Records that are not events of the catalog go to the hub's dead-letter topic, with why."""
-        records = []
-        for record, reason in dead:
-            headers = [
-                *record.headers,
-                ("dlq_reason", reason.encode()),
-                ("dlq_topic", record.topic.encode()),
-                ("dlq_partition", str(record.partition).encode()),
-                ("dlq_offset", str(record.offset).encode()),
-                ("dlq_consumer_group", self.component.encode()),
-            ]
-            records.append((self.dead_letter_topic, record.key, record.value, headers))
-            log.warning(
-                "event dead-lettered",
-                component=self.component,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                reason=reason,
-            )
-        await self.edge.bus.send_raw(records)
+        await dead_letter(self.edge.bus, self.dead_letter_topic, self.component, dead)
 
 
 def dispatchers(edge: Edge, policy: DeliveryPolicy | None = None) -> list[HubDispatcher]:

@@ -42,7 +42,7 @@ from oss_consumers.workforce import store as workforce_store
 from oss_consumers.workforce import technicians
 from oss_consumers.workforce.store import load_workforce, seed_workforce
 from producers import kpis, mediation, probes, receivers
-from runtime import db, topology
+from runtime import db, http, topology
 from runtime.bus import Bus, Outbox, OutboxRelay
 from runtime.consumer import BatchHandler, EventConsumer, forget_processed, per_event
 from runtime.db import Connection
@@ -306,8 +306,7 @@ async def system(
             tasks.append(asyncio.create_task(supervise(receivers.COMPONENTS[receiver.kind], receiver.run)))
         edge = Edge(settings, endpoints.bootstrap_servers, topo, bus, pools["oss"], pools["bss"], network)
         sock = web.listen(settings.http_host, settings.http_port)
-        host, port = sock.getsockname()[:2]
-        sys_.http_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        sys_.http_url = http.url_of(sock) + "/"
         tasks.append(
             asyncio.create_task(supervise("http", functools.partial(web.serve, web.create_app(edge), sock)))
         )

@@ -307,10 +307,7 @@ async def _alarm_list(args: argparse.Namespace) -> int:
             args.limit,
         )
     if args.json:
-        for r in rows:
-            _out(
-                json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()})
-            )
+        _json_lines(rows)
         return 0
     for r in rows:
         _out(
@@ -349,10 +346,7 @@ async def _workorder_list(args: argparse.Namespace) -> int:
             args.limit,
         )
     if args.json:
-        for r in rows:
-            _out(
-                json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()})
-            )
+        _json_lines(rows)
         return 0
     for r in rows:
         _out(
@@ -673,6 +667,12 @@ async def _bench(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _json_lines(rows: Sequence[asyncpg.Record]) -> None:
+    """One JSON object per row, times in ISO 8601."""
+    for r in rows:
+        _out(json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()}))
 
 
 def _out(line: str) -> None:

@@ -246,24 +246,32 @@ class EventConsumer:
             self.relay.wake()
 
     async def _dead_letter(self, dead: list[tuple[ConsumerRecord[bytes, bytes], str]]) -> None:
-        records = []
-        for record, reason in dead:
-            headers = [
-                *record.headers,
-                ("dlq_reason", reason.encode()),
-                ("dlq_topic", record.topic.encode()),
-                ("dlq_partition", str(record.partition).encode()),
-                ("dlq_offset", str(record.offset).encode()),
-                ("dlq_consumer_group", self.component.encode()),
-            ]
-            records.append((self.dead_letter_topic, record.key, record.value, headers))
-            log.warning(
-                "event dead-lettered",
-                component=self.component,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                reason=reason,
-            )
-        await self.bus.send_raw(records)
+        await dead_letter(self.bus, self.dead_letter_topic, self.component, dead)
         self.stats.dead_lettered += len(dead)
+
+
+async def dead_letter(
+    bus: Bus, topic: str, group: str, dead: Sequence[tuple[ConsumerRecord[bytes, bytes], str]]
+) -> None:
+    """Send records a consumer group cannot use to its dead-letter ``topic``, as they came, with
+    the reason and where they came from in ``dlq_*`` headers."""
+    records = []
+    for record, reason in dead:
+        headers = [
+            *record.headers,
+            ("dlq_reason", reason.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_consumer_group", group.encode()),
+        ]
+        records.append((topic, record.key, record.value, headers))
+        log.warning(
+            "event dead-lettered",
+            component=group,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+    await bus.send_raw(records)

@@ -16,8 +16,6 @@ description does not know is counted and logged as rejected, and the rest are pu
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 import socket
@@ -27,7 +25,6 @@ from enum import StrEnum
 from typing import Any, Literal, Self
 
 import structlog
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -54,6 +51,7 @@ from producers.receivers.common import (
     invalid_fields,
     stable_event_id,
 )
+from runtime import http
 from runtime.settings import Settings
 
 COMPONENT = "ves-receiver"
@@ -561,14 +559,6 @@ class _BadRequest(InputRejected):
         self.detail = detail
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the process that embeds it decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class VesListener:
     """Serves the VES 7 event listener on ``host:port`` (port 0 picks a free port)."""
 
@@ -666,15 +656,7 @@ class VesListener:
         """Bind the listening socket; returns :attr:`bound`."""
         if self._sock is not None and self.bound is not None:
             return self.bound
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._bound[1] if self._bound else self.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"cannot listen for VES on {self.host}:{self.port}: {exc.strerror}") from None
-        sock.listen(128)
-        sock.setblocking(False)
+        sock = http.listen(self.host, self._bound[1] if self._bound else self.port, "VES")
         self._sock = sock
         self._bound = sock.getsockname()[:2]
         log.info("ves event listener listening", address=self.bound)
@@ -684,21 +666,14 @@ class VesListener:
         """Serve until cancelled."""
         await self.start()
         assert self._sock is not None
-        config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
-        )
         try:
-            await _Server(config).serve(sockets=[self._sock])
+            await http.serve(self.app, self._sock)
         finally:
             self.close()
 
     def close(self) -> None:
         """Stop listening (the bound port is kept for a restart)."""
         if self._sock is not None:
-            # A cancelled uvicorn leaves its listener registered with the loop: unregister it, or a
-            # later socket given the same descriptor is deaf.
-            with contextlib.suppress(RuntimeError, ValueError):
-                asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
 
