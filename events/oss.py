@@ -388,7 +388,10 @@ class WorkOrderCreated(_WorkOrderEvent):
     region: str | None = Field(description="Workforce region of the site.")
     required_skill: str = Field(description="Skill the job needs (fibre, router, power, ...).")
     priority: int = Field(ge=1, le=4, description="1 (highest) to 4, the ticket's priority.")
-    state: WorkOrderState = Field(description="TMF697 state at creation.")
+    state: WorkOrderState = Field(
+        description="TMF697 state at creation: acknowledged, or pending when nobody can take it now."
+    )
+    state_reason: str = Field(default="", description="Why it is in that state, e.g. why it waits.")
     creation_date: AwareDatetime = Field(description="When the work order was opened.")
     due_date: AwareDatetime = Field(description="When it must be completed: creation plus the SLA.")
 

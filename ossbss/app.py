@@ -223,7 +223,7 @@ async def system(
             consumer(inventory.COMPONENT, per_event(inventory.handle), "oss"),
             consumer(fault.COMPONENT, fault.handle_batch, "oss"),
             consumer(performance.COMPONENT, performance.handle_batch, "oss"),
-            consumer(workforce.COMPONENT, per_event(workforce.handle), "oss"),
+            consumer(workforce.COMPONENT, workforce.handle_batch, "oss"),
             consumer(care.COMPONENT, per_event(care.handle), "bss"),
             # Rating recognises a usage id seen before by itself: no idempotency records needed.
             consumer(rating.COMPONENT, rating.UsageRating(plans).handle_batch, "bss", record_event_ids=False),

@@ -113,11 +113,14 @@ async def handle_batch(
     for round_ in rounds(probe):
         out.extend(await _apply_round(conn, round_))
     for event in events:
-        with event_context(event):
-            if isinstance(event.data, AlarmAcknowledgementRequested):
+        if isinstance(event.data, AlarmAcknowledgementRequested):
+            with event_context(event):
                 out.extend(await on_ack_request(conn, event, event.data))
-            elif isinstance(event.data, WorkOrderCreated | WorkOrderStateChanged):
-                out.extend(await on_work_order(conn, event, event.data))
+    out.extend(
+        await on_work_orders(
+            conn, [e for e in events if isinstance(e.data, WorkOrderCreated | WorkOrderStateChanged)]
+        )
+    )
     return out
 
 
@@ -146,33 +149,37 @@ async def _operator_clear(
     return dataclasses.replace(event, data=clear)
 
 
-async def on_work_order(
-    conn: Connection, cause: Envelope[EventPayload], change: WorkOrderCreated | WorkOrderStateChanged
-) -> Out:
-    """Follow a ticket's work order; resolve the ticket when the technician has left and the
-    alarm has cleared."""
-    now = datetime.now(UTC)
-    ticket = await store.follow_work_order(
-        conn, change.ticket_id, change.work_order_id, change.state.value, now
-    )
-    if ticket is None or ticket["resolved_at"] is None:
+async def on_work_orders(conn: Connection, news: Sequence[Envelope[EventPayload]]) -> Out:
+    """Follow the tickets' work orders (the latest news of each ticket in the batch counts);
+    resolve a ticket when its technician has left and its alarm has cleared."""
+    latest: dict[str, Envelope[EventPayload]] = {}
+    for event in news:
+        latest[event.data.ticket_id] = event  # type: ignore[attr-defined]
+    if not latest:
         return []
-    return [
-        new_event(
-            TroubleTicketResolved(
-                ticket_id=ticket["id"],
-                status=TroubleTicketStatus.RESOLVED,
-                resolution_date=now,
-                status_change_reason=(
-                    f"work order {change.work_order_id} {change.state.value}; "
-                    f"alarm {ticket['alarm_id']} cleared"
+    now = datetime.now(UTC)
+    follows = [(t, e.data.work_order_id, e.data.state.value) for t, e in latest.items()]  # type: ignore[attr-defined]
+    out: Out = []
+    for ticket in await store.follow_work_orders(conn, follows, now):
+        if not ticket["resolved"]:
+            continue
+        out.append(
+            new_event(
+                TroubleTicketResolved(
+                    ticket_id=ticket["id"],
+                    status=TroubleTicketStatus.RESOLVED,
+                    resolution_date=now,
+                    status_change_reason=(
+                        f"work order {ticket['work_order_id']} {ticket['work_order_state']}; "
+                        f"alarm {ticket['alarm_id']} cleared"
+                    ),
                 ),
-            ),
-            source=SOURCE,
-            subject=ticket["id"],
-            cause=cause,
+                source=SOURCE,
+                subject=ticket["id"],
+                cause=latest[ticket["id"]],
+            )
         )
-    ]
+    return out
 
 
 def _threshold_alarm(event: Envelope[EventPayload], crossed: ThresholdCrossed) -> Envelope[EventPayload]:

@@ -284,26 +284,29 @@ async def resolve_tickets(conn: Connection, alarm_ids: Sequence[str], at: dateti
     )
 
 
-async def follow_work_order(
-    conn: Connection, ticket_id: str, work_order_id: str, state: str, at: datetime
-) -> asyncpg.Record | None:
-    """Record a ticket's work order state. Once the technician has left (the work order is no
-    longer in progress) and the alarm has cleared, the ticket is resolved: returns it then."""
-    return await conn.fetchrow(
+async def follow_work_orders(
+    conn: Connection, follows: Sequence[tuple[str, str, str]], at: datetime
+) -> list[asyncpg.Record]:
+    """Record each ticket's work order and its state (``(ticket id, work order id, state)``). Once
+    the technician has left (the work order is no longer in progress) and the alarm has cleared,
+    the ticket is resolved: returns those tickets."""
+    if not follows:
+        return []
+    return await conn.fetch(
         """
-        UPDATE trouble_tickets t SET work_order_id = $2, work_order_state = $3,
+        UPDATE trouble_tickets t SET work_order_id = f.work_order_id, work_order_state = f.state,
             status = CASE
-                WHEN $3::text <> 'inProgress' AND a.state = 'cleared' THEN 'resolved'
-                WHEN $3::text = 'inProgress' THEN 'inProgress'
+                WHEN f.state <> 'inProgress' AND a.state = 'cleared' THEN 'resolved'
+                WHEN f.state = 'inProgress' THEN 'inProgress'
                 ELSE t.status END,
-            resolved_at = CASE WHEN $3 <> 'inProgress' AND a.state = 'cleared' THEN $4::timestamptz END
-        FROM alarms a
-        WHERE t.id = $1 AND a.id = t.alarm_id AND t.resolved_at IS NULL
-        RETURNING t.id, t.alarm_id, t.resolved_at
+            resolved_at = CASE WHEN f.state <> 'inProgress' AND a.state = 'cleared' THEN $4::timestamptz END
+        FROM unnest($1::text[], $2::text[], $3::text[]) AS f(ticket_id, work_order_id, state), alarms a
+        WHERE t.id = f.ticket_id AND a.id = t.alarm_id AND t.resolved_at IS NULL
+        RETURNING t.id, t.alarm_id, t.resolved_at IS NOT NULL AS resolved, t.work_order_id, t.work_order_state
         """,
-        ticket_id,
-        work_order_id,
-        state,
+        [ticket for ticket, _, _ in follows],
+        [work_order for _, work_order, _ in follows],
+        [state for _, _, state in follows],
         at,
     )
 

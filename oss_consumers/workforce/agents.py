@@ -10,8 +10,9 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import UTC, datetime
 
 import asyncpg
@@ -31,7 +32,7 @@ from events.oss import (
 )
 from events.x733 import AlarmType, ProbableCause, ResourceType
 from oss_consumers.workforce import dispatch, store
-from runtime.consumer import Rejected
+from runtime.consumer import Rejected, event_context
 from runtime.db import Connection
 
 COMPONENT = "oss-workforce"
@@ -50,18 +51,44 @@ _REPORTABLE = {
 }
 
 
-async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
-    data = event.data
+async def handle_batch(
+    conn: Connection, events: Sequence[Envelope[EventPayload]]
+) -> Sequence[Envelope[EventPayload]]:
+    """Apply a batch in the caller's transaction. The tickets of a run of openings are read and
+    written together, and dispatch runs once, at the end of the batch: a flood of tickets costs a
+    few statements per batch, not per ticket."""
     now = datetime.now(UTC)
-    if isinstance(data, TroubleTicketCreated):
-        return await _open(conn, event, data, now)
-    if isinstance(data, TroubleTicketResolved):
-        return await _ticket_resolved(conn, event, data, now)
-    if isinstance(data, WorkOrderProgressReported):
-        return await _report(conn, event, data, now)
-    if isinstance(data, TroubleTicketEscalated):
-        return []
-    raise Rejected(f"{COMPONENT} does not handle {event.type}")
+    out: Out = []
+    opening: list[tuple[Envelope[EventPayload], TroubleTicketCreated]] = []
+    causes: dict[str, Envelope[EventPayload]] = {}
+    for event in events:
+        data = event.data
+        if isinstance(data, TroubleTicketCreated):
+            if data.field_work_required:
+                opening.append((event, data))
+                causes[data.ticket_id] = event
+            continue
+        out.extend(await _open(conn, opening, now))
+        opening = []
+        with event_context(event):
+            if isinstance(data, TroubleTicketResolved):
+                out.extend(await _ticket_resolved(conn, event, data, now))
+            elif isinstance(data, WorkOrderProgressReported):
+                out.extend(await _report(conn, event, data, now))
+                causes[data.work_order_id] = event
+            elif not isinstance(data, TroubleTicketEscalated):
+                raise Rejected(f"{COMPONENT} does not handle {event.type}")
+    out.extend(await _open(conn, opening, now))
+    fresh = {e.data.work_order_id for e in out if isinstance(e.data, WorkOrderCreated)}
+    dispatched, parked = await dispatch_waiting(conn, now, causes, fresh)
+    # A work order nobody could take from the start is announced as created pending, with why.
+    for n, event in enumerate(out):
+        if isinstance(event.data, WorkOrderCreated) and event.data.work_order_id in parked:
+            waiting = event.data.model_copy(
+                update={"state": WorkOrderState.PENDING, "state_reason": parked[event.data.work_order_id]}
+            )
+            out[n] = dataclasses.replace(event, data=waiting)
+    return [*out, *dispatched]
 
 
 def _related(ticket: TroubleTicketCreated, role: str) -> str | None:
@@ -69,106 +96,119 @@ def _related(ticket: TroubleTicketCreated, role: str) -> str | None:
 
 
 async def _open(
-    conn: Connection, cause: Envelope[EventPayload], ticket: TroubleTicketCreated, now: datetime
+    conn: Connection, opening: Sequence[tuple[Envelope[EventPayload], TroubleTicketCreated]], now: datetime
 ) -> Out:
-    if not ticket.field_work_required:
+    """A work order for each ticket (none for a ticket that has one already: a redelivery)."""
+    if not opening:
         return []
-    alarm_id, resource_id = _related(ticket, "rootCauseAlarm"), _related(ticket, "affectedResource")
-    if alarm_id is None or resource_id is None:
-        raise Rejected(f"ticket {ticket.ticket_id} names no alarm or no resource")
-    job = await store.job_of(conn, alarm_id, resource_id)
-    if job is None:
-        raise Rejected(f"ticket {ticket.ticket_id}: alarm {alarm_id} is unknown")
-    skill = dispatch.required_skill(
-        ResourceType(job.resource_type), AlarmType(job.alarm_type), ProbableCause(job.probable_cause)
-    )
-    created = WorkOrderCreated(
-        work_order_id=f"WO-{uuid.uuid4().hex[:12]}",
-        ticket_id=ticket.ticket_id,
-        alarm_id=alarm_id,
-        resource_id=resource_id,
-        site_id=job.site_id,
-        region=job.region,
-        required_skill=skill,
-        priority=ticket.priority,
-        state=WorkOrderState.ACKNOWLEDGED,
-        creation_date=now,
-        due_date=dispatch.due_date(now, ticket.priority),
-    )
-    inserted = await store.insert_work_order(
-        conn,
-        {
-            "id": created.work_order_id,
-            "ticket_id": created.ticket_id,
-            "alarm_id": alarm_id,
-            "resource_id": resource_id,
-            "site_id": job.site_id,
-            "region": job.region,
-            "required_skill": skill,
-            "priority": created.priority,
-            "state": created.state.value,
-            "created_at": now,
-            "due_at": created.due_date,
-        },
-    )
-    if not inserted:
-        return []
-    out: Out = [new_event(created, source=SOURCE, subject=created.work_order_id, cause=cause)]
-    out.extend(await dispatch_waiting(conn, now, cause))
-    return out
+    places: list[tuple[str, str]] = []
+    for _, ticket in opening:
+        alarm_id, resource_id = _related(ticket, "rootCauseAlarm"), _related(ticket, "affectedResource")
+        if alarm_id is None or resource_id is None:
+            raise Rejected(f"ticket {ticket.ticket_id} names no alarm or no resource")
+        places.append((alarm_id, resource_id))
+    jobs = await store.jobs_of(conn, places)
+    orders: list[tuple[Envelope[EventPayload], WorkOrderCreated]] = []
+    for (cause, ticket), (alarm_id, resource_id) in zip(opening, places, strict=True):
+        job = jobs.get(alarm_id)
+        if job is None:
+            raise Rejected(f"ticket {ticket.ticket_id}: alarm {alarm_id} is unknown")
+        created = WorkOrderCreated(
+            work_order_id=f"WO-{uuid.uuid4().hex[:12]}",
+            ticket_id=ticket.ticket_id,
+            alarm_id=alarm_id,
+            resource_id=resource_id,
+            site_id=job.site_id,
+            region=job.region,
+            required_skill=dispatch.required_skill(
+                ResourceType(job.resource_type), AlarmType(job.alarm_type), ProbableCause(job.probable_cause)
+            ),
+            priority=ticket.priority,
+            state=WorkOrderState.ACKNOWLEDGED,
+            creation_date=now,
+            due_date=dispatch.due_date(now, ticket.priority),
+        )
+        orders.append((cause, created))
+    inserted = await store.insert_work_orders(conn, [created for _, created in orders])
+    return [
+        new_event(created, source=SOURCE, subject=created.work_order_id, cause=cause)
+        for cause, created in orders
+        if created.work_order_id in inserted
+    ]
 
 
 async def dispatch_waiting(
-    conn: Connection, now: datetime, cause: Envelope[EventPayload] | None = None
-) -> Out:
-    """Give every unassigned work order to a technician if one can take it, most urgent first;
-    move those nobody can take to pending, saying why."""
+    conn: Connection,
+    now: datetime,
+    causes: Mapping[str, Envelope[EventPayload]] | None = None,
+    fresh: Set[str] = frozenset(),
+) -> tuple[Out, dict[str, str]]:
+    """Give unassigned work orders to the technicians who can take one now, most urgent first;
+    move new work orders nobody can take to pending, saying why. Returns the events, and the
+    ``fresh`` work orders (opened in this batch, not announced yet) that went to pending, with
+    why: their creation is announced as pending instead of a change.
+
+    Only work orders some free technician could do are read, so a backlog of thousands waiting
+    for a busy crew costs nothing when nobody is free."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ossbss-workforce-dispatch'))")
-    waiting = await store.unassigned(conn)
-    if not waiting:
-        return []
-    crew = await store.technicians(conn)
     loads = await store.loads(conn)
+    free = [t for t in await store.technicians(conn) if t.on_shift(now) and loads.get(t.id, 0) < t.max_open]
     out: Out = []
-    for wo in waiting:
-        tech = dispatch.pick(crew, loads, wo["required_skill"], wo["region"], now)
-        if tech is None:
-            if wo["state"] != WorkOrderState.PENDING.value:
-                await store.set_state(conn, wo["id"], WorkOrderState.PENDING.value, now)
+    if free:
+        for wo in await store.unassigned(conn, free, sum(t.max_open - loads.get(t.id, 0) for t in free)):
+            tech = dispatch.pick(free, loads, wo["required_skill"], wo["region"], now)
+            if tech is None:
+                continue
+            cause = _cause_of(wo, causes)
+            loads[tech.id] = loads.get(tech.id, 0) + 1
+            await store.assign(conn, wo["id"], tech.id, now)
+            if wo["state"] == WorkOrderState.PENDING.value:
                 out.append(
-                    _changed(
-                        wo,
-                        WorkOrderState.PENDING,
-                        None,
-                        now,
-                        f"no technician with skill {wo['required_skill']} free and on shift in region "
-                        f"{wo['region'] or 'any'}",
-                        cause,
-                    )
+                    _changed(wo, WorkOrderState.ACKNOWLEDGED, tech.id, now, f"dispatched to {tech.id}", cause)
                 )
-            continue
-        loads[tech.id] = loads.get(tech.id, 0) + 1
-        await store.assign(conn, wo["id"], tech.id, now)
-        if wo["state"] == WorkOrderState.PENDING.value:
             out.append(
-                _changed(wo, WorkOrderState.ACKNOWLEDGED, tech.id, now, f"dispatched to {tech.id}", cause)
+                new_event(
+                    WorkOrderDispatched(
+                        work_order_id=wo["id"],
+                        ticket_id=wo["ticket_id"],
+                        technician_id=tech.id,
+                        dispatched_at=now,
+                        due_date=wo["due_at"],
+                        load=loads[tech.id],
+                    ),
+                    source=SOURCE,
+                    subject=wo["id"],
+                    cause=cause,
+                )
             )
+    parked: dict[str, str] = {}
+    for wo in await store.park_unassigned(conn):
+        reason = f"no technician with skill {wo['required_skill']} free and on shift in region {wo['region'] or 'any'}"
+        if wo["id"] in fresh:
+            parked[wo["id"]] = reason
+            continue
         out.append(
-            new_event(
-                WorkOrderDispatched(
-                    work_order_id=wo["id"],
-                    ticket_id=wo["ticket_id"],
-                    technician_id=tech.id,
-                    dispatched_at=now,
-                    due_date=wo["due_at"],
-                    load=loads[tech.id],
-                ),
-                source=SOURCE,
-                subject=wo["id"],
-                cause=cause,
+            _changed(
+                wo,
+                WorkOrderState.PENDING,
+                None,
+                now,
+                reason,
+                _cause_of(wo, causes),
+                WorkOrderState.ACKNOWLEDGED,
             )
         )
-    return out
+    return out, parked
+
+
+def _cause_of(
+    wo: asyncpg.Record, causes: Mapping[str, Envelope[EventPayload]] | None
+) -> Envelope[EventPayload] | None:
+    """The event of this batch that led to a dispatch decision: the ticket's opening, or else one
+    that freed a technician; None for the periodic dispatch."""
+    if not causes:
+        return None
+    return causes.get(wo["ticket_id"]) or next(iter(causes.values()))
 
 
 def _changed(
@@ -178,13 +218,15 @@ def _changed(
     at: datetime,
     reason: str,
     cause: Envelope[EventPayload] | None,
+    previous: WorkOrderState | None = None,
 ) -> Envelope[EventPayload]:
+    """The state change of a work order; ``previous`` defaults to the row's state."""
     return new_event(
         WorkOrderStateChanged(
             work_order_id=wo["id"],
             ticket_id=wo["ticket_id"],
             state=state,
-            previous_state=WorkOrderState(wo["state"]),
+            previous_state=previous or WorkOrderState(wo["state"]),
             technician_id=technician_id,
             changed_at=at,
             reason=reason,
@@ -202,7 +244,7 @@ async def _ticket_resolved(
     if wo is None or wo["state"] == WorkOrderState.IN_PROGRESS.value:
         return []  # none, or the technician is on site and finishes the job
     await store.set_state(conn, wo["id"], WorkOrderState.CANCELLED.value, now)
-    out = [
+    return [
         _changed(
             wo,
             WorkOrderState.CANCELLED,
@@ -212,8 +254,6 @@ async def _ticket_resolved(
             cause,
         )
     ]
-    out.extend(await dispatch_waiting(conn, now, cause))
-    return out
 
 
 async def _report(
@@ -237,16 +277,13 @@ async def _report(
         )
     await store.set_state(conn, wo["id"], report.state.value, report.reported_at, report.note)
     reason = report.note or f"reported by {report.technician_id}"
-    out = [_changed(wo, report.state, report.technician_id, report.reported_at, reason, cause)]
-    if report.state is not WorkOrderState.IN_PROGRESS:
-        out.extend(await dispatch_waiting(conn, now, cause))  # the technician is free again
-    return out
+    return [_changed(wo, report.state, report.technician_id, report.reported_at, reason, cause)]
 
 
 async def check_timers(conn: Connection, now: datetime) -> list[Envelope[EventPayload]]:
     """Periodic: dispatch what waits (shifts change, technicians free up) and publish each SLA
     breach once."""
-    out = await dispatch_waiting(conn, now)
+    out, _ = await dispatch_waiting(conn, now)
     for r in await store.breach_overdue(conn, now):
         out.append(
             new_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import asyncpg
 import yaml
 
+from events.oss import WorkOrderCreated
 from oss_consumers.workforce.dispatch import Technician, parse_shift
 from runtime.db import Connection
 
@@ -91,58 +93,83 @@ class Job:
     region: str | None
 
 
-async def job_of(conn: Connection, alarm_id: str, resource_id: str) -> Job | None:
-    """The alarm and the site (a link's A end) of a ticket's resource; None if the alarm is unknown."""
-    row = await conn.fetchrow(
+async def jobs_of(conn: Connection, places: Sequence[tuple[str, str]]) -> dict[str, Job]:
+    """By alarm id: the alarm and the site (a link's A end) of each ``(alarm id, resource id)`` of
+    the tickets; an unknown alarm is missing."""
+    rows = await conn.fetch(
         """
-        SELECT a.alarmed_object_type, a.alarm_type, a.probable_cause,
+        SELECT a.id, a.alarmed_object_type, a.alarm_type, a.probable_cause,
                coalesce(r.site_id, n.site_id) AS site_id, sr.region
-        FROM alarms a
-        LEFT JOIN resources r ON r.id = $2
+        FROM unnest($1::text[], $2::text[]) AS p(alarm_id, resource_id)
+        JOIN alarms a ON a.id = p.alarm_id
+        LEFT JOIN resources r ON r.id = p.resource_id
         LEFT JOIN resources n ON n.id = r.a_end
         LEFT JOIN site_regions sr ON sr.site_id = coalesce(r.site_id, n.site_id)
-        WHERE a.id = $1
         """,
-        alarm_id,
-        resource_id,
+        [alarm for alarm, _ in places],
+        [resource for _, resource in places],
     )
-    if row is None:
-        return None
-    return Job(
-        row["alarmed_object_type"], row["alarm_type"], row["probable_cause"], row["site_id"], row["region"]
-    )
+    return {
+        r["id"]: Job(
+            r["alarmed_object_type"], r["alarm_type"], r["probable_cause"], r["site_id"], r["region"]
+        )
+        for r in rows
+    }
 
 
-async def insert_work_order(conn: Connection, values: dict[str, Any]) -> bool:
-    """Open a work order; False when the ticket already has one (a redelivery)."""
-    status = await conn.execute(
+async def insert_work_orders(conn: Connection, orders: Sequence[WorkOrderCreated]) -> set[str]:
+    """Open the work orders; a ticket that has one already keeps it (a redelivery). Returns the
+    ids of those opened."""
+    if not orders:
+        return set()
+    rows = await conn.fetch(
         """
         INSERT INTO work_orders (id, ticket_id, alarm_id, resource_id, site_id, region, required_skill,
                                  priority, state, created_at, due_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (ticket_id) DO NOTHING
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::int[], $9::text[], $10::timestamptz[], $11::timestamptz[])
+        ON CONFLICT (ticket_id) DO NOTHING RETURNING id
         """,
-        values["id"],
-        values["ticket_id"],
-        values["alarm_id"],
-        values["resource_id"],
-        values["site_id"],
-        values["region"],
-        values["required_skill"],
-        values["priority"],
-        values["state"],
-        values["created_at"],
-        values["due_at"],
+        [o.work_order_id for o in orders],
+        [o.ticket_id for o in orders],
+        [o.alarm_id for o in orders],
+        [o.resource_id for o in orders],
+        [o.site_id for o in orders],
+        [o.region for o in orders],
+        [o.required_skill for o in orders],
+        [o.priority for o in orders],
+        [o.state.value for o in orders],
+        [o.creation_date for o in orders],
+        [o.due_date for o in orders],
     )
-    return status.endswith(" 1")
+    return {r["id"] for r in rows}
 
 
-async def unassigned(conn: Connection) -> list[asyncpg.Record]:
-    """Open work orders without a technician, most urgent first, locked for dispatch."""
+async def unassigned(conn: Connection, free: Sequence[Technician], capacity: int) -> list[asyncpg.Record]:
+    """Open work orders without a technician that one of the ``free`` technicians could do (their
+    skill, their region or none), most urgent first, locked for dispatch; a few times the free
+    ``capacity`` of them at most."""
+    pairs = [(skill, t.region) for t in free for skill in sorted(t.skills)]
     return await conn.fetch(
         """
-        SELECT * FROM work_orders
+        SELECT * FROM work_orders w
         WHERE technician_id IS NULL AND state IN ('acknowledged', 'pending')
-        ORDER BY priority, created_at FOR UPDATE
+          AND EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS f(skill, region)
+                      WHERE f.skill = w.required_skill AND (w.region IS NULL OR w.region = f.region))
+        ORDER BY priority, created_at LIMIT $3 FOR UPDATE
+        """,
+        [skill for skill, _ in pairs],
+        [region for _, region in pairs],
+        max(1, capacity) * 10,
+    )
+
+
+async def park_unassigned(conn: Connection) -> list[asyncpg.Record]:
+    """New work orders still without a technician wait: state pending. Returns them."""
+    return await conn.fetch(
+        """
+        UPDATE work_orders SET state = 'pending'
+        WHERE technician_id IS NULL AND state = 'acknowledged' RETURNING *
         """
     )
 

@@ -435,3 +435,7 @@ async def test_a_flood_is_shown_as_its_latest_events_and_a_count_of_the_rest() -
     assert [m.event for m in batch] == ["gap"] + ["bus"] * live.PER_POLL
     assert json.loads(batch[0].data)["skipped"] == 50
     assert [json.loads(m.data)["offset"] for m in batch[1:]] == list(range(50, live.PER_POLL + 50))
+    feed.unsubscribe(page)
+    live.publish_records(feed, flood)  # nobody watching: only the latest few, for the next page
+    later = await feed.subscribe(after=json.loads(batch[-1].data)["seq"]).take(0)
+    assert later is not None and [m.event for m in later] == ["gap"] + ["bus"] * live.PER_POLL_UNWATCHED

@@ -19,10 +19,10 @@ from events.oss import (
     ResourceStateChanged,
     TroubleTicketCreated,
     TroubleTicketResolved,
+    WorkOrderCreated,
     WorkOrderDispatched,
     WorkOrderSlaBreached,
     WorkOrderState,
-    WorkOrderStateChanged,
 )
 from events.x733 import ResourceType
 from oss_consumers.fault.agents import handle_batch
@@ -74,7 +74,7 @@ async def fault(pool: asyncpg.Pool, events: Sequence[Envelope[EventPayload]]) ->
 
 async def crew(pool: asyncpg.Pool, event: Envelope[EventPayload]) -> list[Envelope[EventPayload]]:
     async with pool.acquire() as conn, conn.transaction():
-        return list(await workforce.handle(conn, event))
+        return list(await workforce.handle_batch(conn, [event]))
 
 
 def only(out: list[Envelope[EventPayload]], kind: type[EventPayload]) -> list[Envelope[EventPayload]]:
@@ -104,10 +104,10 @@ async def test_a_work_order_from_raise_to_resolved_ticket(oss: tuple[asyncpg.Poo
     assert first[0].data.region == f"R-{tag}" and first[0].data.required_skill == "fibre"  # type: ignore[attr-defined]
     # The only technician is at their limit: the second waits, saying why.
     second = await crew(pool, tickets[1])
-    assert [e.type for e in second] == ["WorkOrderCreated", "WorkOrderStateChanged"]
-    waiting = second[1].data
-    assert isinstance(waiting, WorkOrderStateChanged) and waiting.state is WorkOrderState.PENDING
-    assert "no technician with skill fibre" in waiting.reason
+    assert [e.type for e in second] == ["WorkOrderCreated"]  # created pending: no change to announce
+    waiting = second[0].data
+    assert isinstance(waiting, WorkOrderCreated) and waiting.state is WorkOrderState.PENDING
+    assert "no technician with skill fibre" in waiting.state_reason
     assert await fault(pool, second) == []
     assert await crew(pool, tickets[0]) == []  # a redelivered ticket opens nothing new
 
