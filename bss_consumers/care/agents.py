@@ -146,6 +146,19 @@ async def _open_cases(
     """A case per customer for the incident, or the service added to the customer's open one."""
     if not outage.customer_ids:
         return []
+    # A case the incident's earlier restorations resolved opens again: services of one customer
+    # reach care in any order across partitions.
+    reopened = await conn.fetch(
+        """
+        UPDATE care_cases SET state = 'acknowledged', resolved_at = NULL, services_down = ARRAY[$3::text]
+        WHERE incident_id = $2 AND customer_id = ANY($1::text[]) AND state = 'resolved'
+          AND NOT $3 = ANY(services_restored)
+        RETURNING id, customer_id, services_down, opened_at, true AS opened
+        """,
+        list(outage.customer_ids),
+        outage.alarm_id,
+        outage.service_id,
+    )
     rows = await conn.fetch(
         """
         INSERT INTO care_cases AS c (id, customer_id, incident_id, services_down, state, opened_at)
@@ -154,7 +167,7 @@ async def _open_cases(
         FROM customers cu WHERE cu.id = ANY($1::text[])
         ON CONFLICT (customer_id, incident_id) DO UPDATE
             SET services_down = array(SELECT DISTINCT unnest(c.services_down || excluded.services_down))
-            WHERE c.state = 'acknowledged'
+            WHERE c.state = 'acknowledged' AND NOT $3 = ANY(c.services_restored)
         RETURNING c.id, c.customer_id, c.services_down, c.opened_at, (xmax = 0) AS opened
         """,
         list(outage.customer_ids),
@@ -176,7 +189,7 @@ async def _open_cases(
             subject=r["customer_id"],
             cause=cause,
         )
-        for r in rows
+        for r in [*reopened, *rows]
         if r["opened"]
     ]
 
@@ -184,18 +197,17 @@ async def _open_cases(
 async def _resolve_cases(
     conn: Connection, cause: Envelope[EventPayload], restored: ServiceRestored
 ) -> list[Envelope[EventPayload]]:
-    """Take the service off the customers' open cases of the incident; resolve those left with
-    nothing down."""
+    """Take the service off the open cases of the incident that hold it (whoever holds the
+    service now: it may have ended while down); resolve those left with nothing down."""
     rows = await conn.fetch(
         """
-        UPDATE care_cases SET services_down = array_remove(services_down, $3),
-            state = CASE WHEN services_down = ARRAY[$3::text] THEN 'resolved' ELSE state END,
-            resolved_at = CASE WHEN services_down = ARRAY[$3::text] THEN $4::timestamptz END
-        WHERE incident_id = $2 AND customer_id = ANY($1::text[]) AND state = 'acknowledged'
-          AND $3 = ANY(services_down)
+        UPDATE care_cases SET services_down = array_remove(services_down, $2),
+            services_restored = services_restored || $2::text,
+            state = CASE WHEN services_down = ARRAY[$2::text] THEN 'resolved' ELSE state END,
+            resolved_at = CASE WHEN services_down = ARRAY[$2::text] THEN $3::timestamptz END
+        WHERE incident_id = $1 AND state = 'acknowledged' AND $2 = ANY(services_down)
         RETURNING id, customer_id, state, opened_at, resolved_at
         """,
-        list(restored.customer_ids),
         restored.alarm_id,
         restored.service_id,
         restored.restored_at,

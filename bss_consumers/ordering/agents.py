@@ -289,12 +289,14 @@ async def _termination_check(
 ) -> tuple[str | None, str]:
     """Why the termination is rejected (None when it may go ahead), and the offering of the
     service: the one it was ordered with, else the catalog's offering of its product name ('' when
-    there is none)."""
+    there is none). The holding is locked, so that two terminations of one service handled at
+    once see each other: the second is rejected as in flight."""
     held = await conn.fetchrow(
         """
         SELECT cs.customer_id, cs.ended_at, coalesce(cs.offering_id, o.id) AS offering_id
         FROM customer_services cs LEFT JOIN product_offerings o ON o.name = cs.product_name
         WHERE cs.service_id = $1
+        FOR UPDATE OF cs
         """,
         request.service_id,
     )

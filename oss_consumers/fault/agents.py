@@ -89,39 +89,59 @@ async def handle_batch(
 ) -> Sequence[Envelope[EventPayload]]:
     """Apply a batch in the caller's transaction; return the events to publish.
 
-    Probe notifications go in rounds, each holding at most one notification per reduction key,
-    in arrival order: every round is a handful of set-based statements, and the outcome is what
-    one-by-one processing of each key would give.
+    The batch is taken in arrival order, as runs of one kind: notifications (probes, threshold
+    crossings, operator clears), acknowledgements, work order news. Notifications go in rounds,
+    each holding at most one notification per reduction key, in arrival order: every round is a
+    handful of set-based statements, and the outcome is what one-by-one processing would give.
     """
     out: Out = []
-    probe: list[Envelope[EventPayload]] = []
-    for event in events:
-        if isinstance(event.data, ThresholdCrossed):
-            event = _threshold_alarm(event, event.data)
-        elif isinstance(event.data, AlarmClearanceRequested):
-            with event_context(event):
-                cleared = await _operator_clear(conn, event, event.data)
-            if cleared is None:
-                continue
-            event = cleared
-        if isinstance(event.data, ProbeAlarmRaised | ProbeAlarmCleared):
-            probe.append(event)
-        elif not isinstance(
-            event.data, AlarmAcknowledgementRequested | WorkOrderCreated | WorkOrderStateChanged | _IGNORED
-        ):
-            raise Rejected(f"{COMPONENT} does not handle {event.type}")
-    for round_ in rounds(probe):
-        out.extend(await _apply_round(conn, round_))
-    for event in events:
-        if isinstance(event.data, AlarmAcknowledgementRequested):
-            with event_context(event):
-                out.extend(await on_ack_request(conn, event, event.data))
-    out.extend(
-        await on_work_orders(
-            conn, [e for e in events if isinstance(e.data, WorkOrderCreated | WorkOrderStateChanged)]
-        )
-    )
+    for kind, run in _runs(events):
+        if kind == "notification":
+            probe = [n for n in [await _notification(conn, e) for e in run] if n is not None]
+            for round_ in rounds(probe):
+                out.extend(await _apply_round(conn, round_))
+        elif kind == "ack":
+            for event in run:
+                with event_context(event):
+                    out.extend(await on_ack_request(conn, event, event.data))  # type: ignore[arg-type]
+        elif kind == "work order":
+            out.extend(await on_work_orders(conn, run))
     return out
+
+
+def _runs(events: Sequence[Envelope[EventPayload]]) -> list[tuple[str, list[Envelope[EventPayload]]]]:
+    """The batch as consecutive runs of one kind, in arrival order."""
+    runs: list[tuple[str, list[Envelope[EventPayload]]]] = []
+    for event in events:
+        data = event.data
+        if isinstance(
+            data, ProbeAlarmRaised | ProbeAlarmCleared | ThresholdCrossed | AlarmClearanceRequested
+        ):
+            kind = "notification"
+        elif isinstance(data, AlarmAcknowledgementRequested):
+            kind = "ack"
+        elif isinstance(data, WorkOrderCreated | WorkOrderStateChanged):
+            kind = "work order"
+        elif isinstance(data, _IGNORED):
+            continue
+        else:
+            raise Rejected(f"{COMPONENT} does not handle {event.type}")
+        if runs and runs[-1][0] == kind:
+            runs[-1][1].append(event)
+        else:
+            runs.append((kind, [event]))
+    return runs
+
+
+async def _notification(conn: Connection, event: Envelope[EventPayload]) -> Envelope[EventPayload] | None:
+    """A probe's notification as it is; a threshold crossing or an operator's clear as the probe
+    notification it stands for (None for a clear of an alarm already cleared)."""
+    if isinstance(event.data, ThresholdCrossed):
+        return _threshold_alarm(event, event.data)
+    if isinstance(event.data, AlarmClearanceRequested):
+        with event_context(event):
+            return await _operator_clear(conn, event, event.data)
+    return event
 
 
 async def _operator_clear(
@@ -269,13 +289,17 @@ async def _apply_round(conn: Connection, events: list[Envelope[EventPayload]]) -
     await store.drop_held_clears(conn, r.drop_holds)
     out.extend(await _tickets_and_outages(conn, r.ticketing))
     out.extend(await _clears(conn, r.clears))
-    out.extend(await _operational_states(conn, out, events[0]))
+    out.extend(await _operational_states(conn, events, out))
     return out
 
 
-async def _operational_states(conn: Connection, out: Out, cause: Envelope[EventPayload]) -> Out:
-    """Keep the TMF639 operational state of the resources whose alarms changed in this round."""
-    by_resource = {e.data.alarmed_object_id: e for e in out if isinstance(e.data, AlarmRaised | AlarmCleared)}
+async def _operational_states(conn: Connection, round_: Sequence[Envelope[EventPayload]], out: Out) -> Out:
+    """Keep the TMF639 operational state of the resources whose alarms the round touched: raised,
+    changed or cleared by a notification, or cleared with their root cause."""
+    by_resource = {e.data.alarmed_object_id: e for e in round_}  # type: ignore[attr-defined]
+    for e in out:
+        if isinstance(e.data, AlarmCleared):
+            by_resource.setdefault(e.data.alarmed_object_id, e)
     now = datetime.now(UTC)
     return [
         new_event(
@@ -288,7 +312,7 @@ async def _operational_states(conn: Connection, out: Out, cause: Envelope[EventP
             ),
             source=SOURCE,
             subject=r["id"],
-            cause=by_resource.get(r["id"], cause),
+            cause=by_resource[r["id"]],
         )
         for r in await store.update_operational_states(conn, list(by_resource))
     ]
@@ -462,7 +486,12 @@ async def _tickets_and_outages(
                 outage_id = open_outages[service_id] = _id("OUT")
                 outages.append(
                     store.NewOutage(
-                        outage_id, service_id, raised.alarmed_object_id, alarm_id, raised.event_time
+                        outage_id,
+                        service_id,
+                        raised.alarmed_object_id,
+                        alarm_id,
+                        raised.event_time,
+                        customer_ids,
                     )
                 )
                 out.append(
@@ -595,8 +624,10 @@ def _resolution_reason(ticket: Any) -> str:
     reason = f"alarm {ticket['alarm_id']} cleared"
     if ticket["work_order_state"] == WorkOrderState.COMPLETED.value:
         return f"{reason}; work order {ticket['work_order_id']} completed"
-    if ticket["work_order_id"] is not None:
+    if ticket["work_order_state"] == WorkOrderState.ACKNOWLEDGED.value:
         return f"{reason} before work started on {ticket['work_order_id']}"
+    if ticket["work_order_id"] is not None:
+        return f"{reason} while work order {ticket['work_order_id']} was {ticket['work_order_state']}"
     return reason
 
 

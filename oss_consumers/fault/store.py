@@ -3,6 +3,7 @@ round of a batch in one statement, through the caller's transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -214,6 +215,7 @@ class NewOutage:
     resource_id: str
     alarm_id: str
     started_at: datetime
+    customer_ids: Sequence[str]
 
 
 async def start_outages(conn: Connection, outages: Sequence[NewOutage]) -> None:
@@ -221,14 +223,17 @@ async def start_outages(conn: Connection, outages: Sequence[NewOutage]) -> None:
         return
     await conn.execute(
         """
-        INSERT INTO service_outages (id, service_id, resource_id, alarm_id, started_at)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+        INSERT INTO service_outages (id, service_id, resource_id, alarm_id, started_at, customer_ids)
+        SELECT i, s, r, a, t, c::jsonb
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+            AS u(i, s, r, a, t, c)
         """,
         [o.outage_id for o in outages],
         [o.service_id for o in outages],
         [o.resource_id for o in outages],
         [o.alarm_id for o in outages],
         [o.started_at for o in outages],
+        [json.dumps(list(o.customer_ids)) for o in outages],
     )
 
 
@@ -335,12 +340,17 @@ async def remove_causes_and_restore(
               -- the statement sees the causes as they were before the DELETE above
               AND NOT EXISTS (SELECT 1 FROM outage_causes x
                               WHERE x.outage_id = o.id AND x.alarm_id <> ALL($1::text[]))
-            RETURNING o.id, o.service_id, o.alarm_id, o.started_at, o.restored_at
+            RETURNING o.id, o.service_id, o.alarm_id, o.started_at, o.restored_at, o.customer_ids AS started_with
         )
-        SELECT e.*, coalesce(array_agg(cs.customer_id ORDER BY cs.customer_id)
-                             FILTER (WHERE cs.customer_id IS NOT NULL), '{}') AS customer_ids
+        -- The customers the outage started with; those holding the service now for an outage
+        -- recorded before they were kept.
+        SELECT e.id, e.service_id, e.alarm_id, e.started_at, e.restored_at,
+               CASE WHEN e.started_with IS NOT NULL
+                    THEN array(SELECT jsonb_array_elements_text(e.started_with) ORDER BY 1)
+                    ELSE coalesce(array_agg(cs.customer_id ORDER BY cs.customer_id)
+                                  FILTER (WHERE cs.customer_id IS NOT NULL), '{}') END AS customer_ids
         FROM ended e LEFT JOIN customer_services cs ON cs.service_id = e.service_id
-        GROUP BY e.id, e.service_id, e.alarm_id, e.started_at, e.restored_at
+        GROUP BY e.id, e.service_id, e.alarm_id, e.started_at, e.restored_at, e.started_with
         ORDER BY e.service_id
         """,
         [alarm_id for alarm_id, _ in cleared],

@@ -6,6 +6,8 @@ Rules:
   away by itself); once a technician is on site, the work order runs to its end.
 - A work order nobody can take (no technician with the skill in the region on shift, or all at
   their limit) waits in state pending and is dispatched as soon as someone is free.
+- A failed visit sends the work order back to pending, for another visit; its ticket stays open
+  until the alarm clears and nobody is on site.
 """
 
 from __future__ import annotations
@@ -46,9 +48,15 @@ Out = list[Envelope[EventPayload]]
 # What a technician may report, from which state.
 _REPORTABLE = {
     WorkOrderState.IN_PROGRESS: {WorkOrderState.ACKNOWLEDGED},
+    # A failed visit sends the job back to pending, for another visit.
     WorkOrderState.COMPLETED: {WorkOrderState.ACKNOWLEDGED, WorkOrderState.IN_PROGRESS},
     WorkOrderState.FAILED: {WorkOrderState.ACKNOWLEDGED, WorkOrderState.IN_PROGRESS},
 }
+
+
+# Every workforce transaction takes this first, before any row lock: the consumer and the
+# periodic dispatch never wait for each other in opposite orders.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ossbss-workforce-dispatch'))"
 
 
 async def handle_batch(
@@ -57,6 +65,7 @@ async def handle_batch(
     """Apply a batch in the caller's transaction. The tickets of a run of openings are read and
     written together, and dispatch runs once, at the end of the batch: a flood of tickets costs a
     few statements per batch, not per ticket."""
+    await conn.execute(_LOCK)
     now = datetime.now(UTC)
     out: Out = []
     opening: list[tuple[Envelope[EventPayload], TroubleTicketCreated]] = []
@@ -150,7 +159,7 @@ async def dispatch_waiting(
 
     Only work orders some free technician could do are read, so a backlog of thousands waiting
     for a busy crew costs nothing when nobody is free."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ossbss-workforce-dispatch'))")
+    await conn.execute(_LOCK)
     loads = await store.loads(conn)
     free = [t for t in await store.technicians(conn) if t.on_shift(now) and loads.get(t.id, 0) < t.max_open]
     out: Out = []
@@ -277,7 +286,22 @@ async def _report(
         )
     await store.set_state(conn, wo["id"], report.state.value, report.reported_at, report.note)
     reason = report.note or f"reported by {report.technician_id}"
-    return [_changed(wo, report.state, report.technician_id, report.reported_at, reason, cause)]
+    out = [_changed(wo, report.state, report.technician_id, report.reported_at, reason, cause)]
+    if report.state is WorkOrderState.FAILED:
+        # The fault is still there: the job waits for the next technician who can take it.
+        await store.unassign(conn, wo["id"])
+        out.append(
+            _changed(
+                wo,
+                WorkOrderState.PENDING,
+                None,
+                now,
+                f"visit by {report.technician_id} failed: another visit needed",
+                cause,
+                WorkOrderState.FAILED,
+            )
+        )
+    return out
 
 
 async def check_timers(conn: Connection, now: datetime) -> list[Envelope[EventPayload]]:

@@ -186,6 +186,18 @@ async def assign(conn: Connection, work_order_id: str, technician_id: str, at: d
     )
 
 
+async def unassign(conn: Connection, work_order_id: str) -> None:
+    """Send a work order back to wait for a technician (after a failed visit)."""
+    await conn.execute(
+        """
+        UPDATE work_orders SET state = 'pending', technician_id = NULL, dispatched_at = NULL,
+            started_at = NULL, finished_at = NULL
+        WHERE id = $1
+        """,
+        work_order_id,
+    )
+
+
 async def work_order(conn: Connection, work_order_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM work_orders WHERE id = $1 FOR UPDATE", work_order_id)
 

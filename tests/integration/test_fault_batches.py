@@ -4,6 +4,7 @@ one-by-one processing gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import asyncpg
 import pytest_asyncio
 
 from events import Envelope, EventPayload
-from events.x733 import ResourceType
+from events.x733 import PerceivedSeverity, ResourceType
 from oss_consumers.fault.agents import handle_batch, rounds
 from producers.probes import CONDITIONS, Resource, clear_event, raise_event
 from runtime.infra import Endpoints
@@ -252,3 +253,18 @@ async def test_tickets_open_past_their_severity_limit_are_escalated_once(
         assert mine(await escalate_overdue_tickets(conn, created + timedelta(minutes=30))) == []
     assert escalated.priority == 1 and escalated.limit_seconds == 900  # type: ignore[attr-defined]
     assert escalated.open_seconds == 960  # type: ignore[attr-defined]
+
+
+async def test_a_severity_change_moves_the_operational_state(oss: tuple[asyncpg.Pool, str]) -> None:
+    pool, tag = oss
+    a = link(tag, "A")
+    minor = dataclasses.replace(LINK_CONDITION, severity=PerceivedSeverity.MINOR)
+    out = await apply(pool, [raise_event(a, minor, T0, "p")])
+    assert "ResourceStateChanged" not in types(out)  # a minor alarm leaves the link working
+    out = await apply(pool, [raise_event(a, LINK_CONDITION, T0 + timedelta(seconds=1), "p")])
+    assert types(out).count("AlarmChanged") == 1
+    [state] = [e.data for e in out if e.type == "ResourceStateChanged"]
+    assert (state.resource_id, state.operational_state.value) == (a.id, "disable")  # type: ignore[attr-defined]
+    out = await apply(pool, [raise_event(a, minor, T0 + timedelta(seconds=2), "p")])
+    [state] = [e.data for e in out if e.type == "ResourceStateChanged"]
+    assert state.operational_state.value == "enable"  # type: ignore[attr-defined]

@@ -177,3 +177,36 @@ async def test_a_clear_request_for_an_unknown_alarm_is_rejected(oss: tuple[async
     )
     with pytest.raises(Rejected, match="no alarm ALM-NONE"):
         await fault(pool, [request])
+
+
+async def test_a_failed_visit_sends_the_job_back_and_news_applies_in_arrival_order(
+    oss: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, tag = oss
+    tech = f"T-{tag}"
+    link = Resource(f"LINK-{tag}-1", ResourceType.LINK)
+    now = datetime.now(UTC)
+    [ticket] = only(await fault(pool, [raise_event(link, LOS, now, "p")]), TroubleTicketCreated)
+    opened = await crew(pool, ticket)
+    [dispatched] = only(opened, WorkOrderDispatched)
+    wo = dispatched.data.work_order_id  # type: ignore[attr-defined]
+    assert dispatched.data.technician_id == tech  # type: ignore[attr-defined]
+    await fault(pool, opened)
+
+    # A failed visit: the job goes back to pending and is dispatched again.
+    failed = await crew(pool, progress(wo, tech, WorkOrderState.FAILED, "needs a new card"))
+    assert [(e.type, getattr(e.data, "state", None)) for e in failed] == [
+        ("WorkOrderStateChanged", WorkOrderState.FAILED),
+        ("WorkOrderStateChanged", WorkOrderState.PENDING),
+        ("WorkOrderStateChanged", WorkOrderState.ACKNOWLEDGED),
+        ("WorkOrderDispatched", None),
+    ]
+    assert await fault(pool, failed) == []  # the alarm is still active: the ticket stays open
+
+    # On site again, then the clear, in one batch and in that order: the ticket waits.
+    on_site = await crew(pool, progress(wo, tech, WorkOrderState.IN_PROGRESS))
+    out = await fault(pool, [*on_site, clear_event(link, LOS, now + timedelta(seconds=5), "p")])
+    assert only(out, TroubleTicketResolved) == []
+    done = await crew(pool, progress(wo, tech, WorkOrderState.COMPLETED))
+    [resolved] = only(await fault(pool, done), TroubleTicketResolved)
+    assert f"work order {wo} completed" in resolved.data.status_change_reason  # type: ignore[attr-defined]
