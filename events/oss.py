@@ -25,6 +25,19 @@ class _AlarmEvent(EventPayload):
     reduction_key: str = Field(description="Dedup key: alarmType:probableCause:alarmedObjectId.")
 
 
+class CrossedThresholdInformation(BaseModel):
+    """TMF642 ``crossedThresholdInformation`` of a threshold-crossing alarm."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    indicator_name: str = Field(description="The KPI that crossed, e.g. utilization.")
+    observed_value: float = Field(description="The window's average.")
+    threshold: float = Field(description="The level crossed.")
+    direction: str = Field(description="up or down.")
+    granularity: str = Field(description="The window length, ISO 8601, e.g. PT60S.")
+    threshold_crossing_description: str = Field(default="", description="The crossing in words.")
+
+
 @register
 class AlarmRaised(_AlarmEvent):
     """OSS has a new active alarm (first raise of its reduction key since the last clear)."""
@@ -44,6 +57,9 @@ class AlarmRaised(_AlarmEvent):
         default=None, description="TMF642 parentAlarm: the root-cause alarm that explains this one."
     )
     source_system_id: str = Field(description="Probe that reported it (TMF642 sourceSystemId).")
+    crossed_threshold_information: CrossedThresholdInformation | None = Field(
+        default=None, description="For a threshold-crossing alarm: what crossed, and how."
+    )
 
 
 @register

@@ -22,6 +22,7 @@ from events.oss import (
     AlarmClearanceRequested,
     AlarmCleared,
     AlarmRaised,
+    CrossedThresholdInformation,
     CrossingDirection,
     OperationalState,
     RelatedEntity,
@@ -43,6 +44,7 @@ from events.oss import (
 from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, KeyState, RaiseOutcome
+from oss_consumers.fault.store import CROSSED_THRESHOLD
 from oss_consumers.inventory.paths import detour
 from runtime.consumer import Rejected, event_context
 from runtime.db import Connection
@@ -224,8 +226,21 @@ def _threshold_alarm(event: Envelope[EventPayload], crossed: ThresholdCrossed) -
         "event_time": crossed.window_start + timedelta(seconds=crossed.granularity_seconds),
         "source_system_id": COMPONENT,
     }
+    crossing = CrossedThresholdInformation(
+        indicator_name=crossed.indicator,
+        observed_value=crossed.observed_value,
+        threshold=crossed.threshold,
+        direction=crossed.direction.value,
+        granularity=f"PT{crossed.granularity_seconds}S",
+        threshold_crossing_description=notification["specific_problem"],
+    )
     data: EventPayload = (
-        ProbeAlarmRaised(**notification, perceived_severity=PerceivedSeverity.MINOR, service_affecting=False)
+        ProbeAlarmRaised(
+            **notification,
+            perceived_severity=PerceivedSeverity.MINOR,
+            service_affecting=False,
+            alarm_details={CROSSED_THRESHOLD: crossing.model_dump()},
+        )
         if up
         else ProbeAlarmCleared(**notification)
     )
@@ -353,6 +368,7 @@ def _decide_raise(
                 source_system_id=raised.source_system_id,
                 is_root_cause=parent is None,
                 parent_alarm_id=parent,
+                crossed_threshold_information=store.crossed_threshold(raised),
             ),
             source=SOURCE,
             subject=alarm_id,

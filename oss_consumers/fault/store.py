@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from events.network import ProbeAlarmRaised
+from events.oss import CrossedThresholdInformation
 from oss_consumers.fault.lifecycle import KeyState
 from runtime.db import Connection
 
@@ -45,6 +46,16 @@ class NewAlarm:
     parent_alarm_id: str | None = None  # a symptom of this root-cause alarm
 
 
+CROSSED_THRESHOLD = "crossedThresholdInformation"
+"""Where a threshold-crossing notification carries its TMF642 crossedThresholdInformation."""
+
+
+def crossed_threshold(raised: ProbeAlarmRaised) -> CrossedThresholdInformation | None:
+    """The crossed-threshold information a notification carries, if it is a threshold crossing."""
+    found = raised.alarm_details.get(CROSSED_THRESHOLD)
+    return CrossedThresholdInformation.model_validate(found) if isinstance(found, dict) else None
+
+
 async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
     if not alarms:
         return
@@ -53,15 +64,16 @@ async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
         """
         INSERT INTO alarms (id, reduction_key, alarmed_object_id, alarmed_object_type, alarm_type,
             probable_cause, specific_problem, perceived_severity, state, service_affecting,
-            source_system_id, raised_at, last_seen_at, cleared_at, is_root_cause, parent_alarm_id)
+            source_system_id, raised_at, last_seen_at, cleared_at, is_root_cause, parent_alarm_id,
+            crossed_threshold)
         SELECT id, key, object_id, object_type, alarm_type, cause, problem, severity,
                CASE WHEN cleared_at IS NULL THEN 'raised' ELSE 'cleared' END,
-               affecting, source, raised_at, raised_at, cleared_at, parent IS NULL, parent
+               affecting, source, raised_at, raised_at, cleared_at, parent IS NULL, parent, crossing::jsonb
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                     $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[],
-                    $12::timestamptz[], $13::text[])
+                    $12::timestamptz[], $13::text[], $14::text[])
              AS u(id, key, object_id, object_type, alarm_type, cause, problem, severity, affecting,
-                  source, raised_at, cleared_at, parent)
+                  source, raised_at, cleared_at, parent, crossing)
         """,
         [a.alarm_id for a in alarms],
         [x.reduction_key for x in r],
@@ -76,7 +88,12 @@ async def insert_alarms(conn: Connection, alarms: Sequence[NewAlarm]) -> None:
         [x.event_time for x in r],
         [a.cleared_at for a in alarms],
         [a.parent_alarm_id for a in alarms],
+        [_json_or_none(crossed_threshold(x)) for x in r],
     )
+
+
+def _json_or_none(model: CrossedThresholdInformation | None) -> str | None:
+    return None if model is None else model.model_dump_json()
 
 
 async def record_repeats(

@@ -57,11 +57,20 @@ async def test_a_utilization_ramp_raises_and_then_clears_a_threshold_crossing(os
     assert crossings == ["down:40"] and alarms == ["AlarmCleared"]
     async with oss.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT probable_cause, perceived_severity, state, service_affecting FROM alarms WHERE alarmed_object_id = $1",
+            "SELECT probable_cause, perceived_severity, state, service_affecting, crossed_threshold "
+            "FROM alarms WHERE alarmed_object_id = $1",
             link,
         )
         windows = await conn.fetchval("SELECT count(*) FROM kpi_windows WHERE resource_id = $1", link)
-    assert tuple(row) == ("thresholdCrossed", "minor", "cleared", False)
+    assert tuple(row)[:4] == ("thresholdCrossed", "minor", "cleared", False)
+    assert row["crossed_threshold"] == {
+        "indicator_name": "utilization",
+        "observed_value": 85.0,
+        "threshold": 80.0,
+        "direction": "up",
+        "granularity": "PT60S",
+        "threshold_crossing_description": "utilization 85 above 80 over 60 s",
+    }
     assert windows == 6
 
 
