@@ -438,6 +438,18 @@ class WorkOrderStateChanged(_WorkOrderEvent):
 
 
 @register
+class WorkOrderEscalated(_WorkOrderEvent):
+    """The ticket behind a work order was escalated: the work order takes its higher priority and
+    the shorter SLA that comes with it."""
+
+    event_type = "WorkOrderEscalated"
+
+    priority: int = Field(ge=1, le=4, description="Priority now (1 highest).")
+    due_date: AwareDatetime = Field(description="When it must be completed now.")
+    escalated_at: AwareDatetime = Field(description="When it was escalated.")
+
+
+@register
 class WorkOrderSlaBreached(_WorkOrderEvent):
     """A work order was not completed by its due date."""
 

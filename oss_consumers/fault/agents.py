@@ -37,6 +37,7 @@ from events.oss import (
     TroubleTicketStatus,
     WorkOrderCreated,
     WorkOrderDispatched,
+    WorkOrderEscalated,
     WorkOrderSlaBreached,
     WorkOrderState,
     WorkOrderStateChanged,
@@ -60,10 +61,11 @@ HANDLES = (
     WorkOrderCreated,
     WorkOrderDispatched,
     WorkOrderStateChanged,
+    WorkOrderEscalated,
     WorkOrderSlaBreached,
 )
 # Work order news fault management does not act on: only a work order's state matters to tickets.
-_IGNORED = WorkOrderDispatched | WorkOrderSlaBreached
+_IGNORED = WorkOrderDispatched | WorkOrderEscalated | WorkOrderSlaBreached
 PUBLISHES = (
     AlarmRaised,
     AlarmChanged,

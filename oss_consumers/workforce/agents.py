@@ -8,6 +8,8 @@ Rules:
   their limit) waits in state pending and is dispatched as soon as someone is free.
 - A failed visit sends the work order back to pending, for another visit; its ticket stays open
   until the alarm clears and nobody is on site.
+- An escalated ticket raises its open work order's priority, and shortens its due date to the
+  new priority's SLA counted from the work order's creation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from events.oss import (
     TroubleTicketResolved,
     WorkOrderCreated,
     WorkOrderDispatched,
+    WorkOrderEscalated,
     WorkOrderProgressReported,
     WorkOrderSlaBreached,
     WorkOrderState,
@@ -40,7 +43,13 @@ from runtime.db import Connection
 COMPONENT = "oss-workforce"
 SOURCE = "/oss/workforce"
 HANDLES = (TroubleTicketCreated, TroubleTicketEscalated, TroubleTicketResolved, WorkOrderProgressReported)
-PUBLISHES = (WorkOrderCreated, WorkOrderDispatched, WorkOrderStateChanged, WorkOrderSlaBreached)
+PUBLISHES = (
+    WorkOrderCreated,
+    WorkOrderDispatched,
+    WorkOrderStateChanged,
+    WorkOrderEscalated,
+    WorkOrderSlaBreached,
+)
 log = structlog.get_logger(__name__)
 
 Out = list[Envelope[EventPayload]]
@@ -85,7 +94,9 @@ async def handle_batch(
             elif isinstance(data, WorkOrderProgressReported):
                 out.extend(await _report(conn, event, data, now))
                 causes[data.work_order_id] = event
-            elif not isinstance(data, TroubleTicketEscalated):
+            elif isinstance(data, TroubleTicketEscalated):
+                out.extend(await _escalate(conn, event, data, now))
+            else:
                 raise Rejected(f"{COMPONENT} does not handle {event.type}")
     out.extend(await _open(conn, opening, now))
     fresh = {e.data.work_order_id for e in out if isinstance(e.data, WorkOrderCreated)}
@@ -261,6 +272,31 @@ async def _ticket_resolved(
             now,
             f"ticket resolved: {resolved.status_change_reason}",
             cause,
+        )
+    ]
+
+
+async def _escalate(
+    conn: Connection, cause: Envelope[EventPayload], escalated: TroubleTicketEscalated, now: datetime
+) -> Out:
+    """The ticket's open work order takes the ticket's new priority and its shorter SLA."""
+    wo = await store.open_work_order_of_ticket(conn, escalated.ticket_id)
+    if wo is None or wo["priority"] <= escalated.priority:
+        return []
+    due = min(wo["due_at"], dispatch.due_date(wo["created_at"], escalated.priority))
+    await store.reprioritize(conn, wo["id"], escalated.priority, due)
+    return [
+        new_event(
+            WorkOrderEscalated(
+                work_order_id=wo["id"],
+                ticket_id=wo["ticket_id"],
+                priority=escalated.priority,
+                due_date=due,
+                escalated_at=now,
+            ),
+            source=SOURCE,
+            subject=wo["id"],
+            cause=cause,
         )
     ]
 

@@ -186,6 +186,12 @@ async def assign(conn: Connection, work_order_id: str, technician_id: str, at: d
     )
 
 
+async def reprioritize(conn: Connection, work_order_id: str, priority: int, due: datetime) -> None:
+    await conn.execute(
+        "UPDATE work_orders SET priority = $2, due_at = $3 WHERE id = $1", work_order_id, priority, due
+    )
+
+
 async def unassign(conn: Connection, work_order_id: str) -> None:
     """Send a work order back to wait for a technician (after a failed visit)."""
     await conn.execute(

@@ -15,6 +15,7 @@ from events import Envelope, EventPayload, new_event
 from events.oss import (
     WorkOrderCreated,
     WorkOrderDispatched,
+    WorkOrderEscalated,
     WorkOrderProgressReported,
     WorkOrderSlaBreached,
     WorkOrderState,
@@ -25,7 +26,13 @@ from runtime.db import Connection
 
 COMPONENT = "field-technicians"
 SOURCE = "/oss/field"
-HANDLES = (WorkOrderCreated, WorkOrderDispatched, WorkOrderStateChanged, WorkOrderSlaBreached)
+HANDLES = (
+    WorkOrderCreated,
+    WorkOrderDispatched,
+    WorkOrderStateChanged,
+    WorkOrderEscalated,
+    WorkOrderSlaBreached,
+)
 PUBLISHES = (WorkOrderProgressReported,)
 
 

@@ -5,6 +5,7 @@ nobody started is cancelled when its fault goes away."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, time, timedelta
@@ -18,13 +19,15 @@ from events.oss import (
     AlarmClearanceRequested,
     ResourceStateChanged,
     TroubleTicketCreated,
+    TroubleTicketEscalated,
     TroubleTicketResolved,
     WorkOrderCreated,
     WorkOrderDispatched,
+    WorkOrderEscalated,
     WorkOrderSlaBreached,
     WorkOrderState,
 )
-from events.x733 import ResourceType
+from events.x733 import PerceivedSeverity, ResourceType
 from oss_consumers.fault.agents import handle_batch
 from oss_consumers.workforce import agents as workforce
 from oss_consumers.workforce.technicians import progress
@@ -210,3 +213,30 @@ async def test_a_failed_visit_sends_the_job_back_and_news_applies_in_arrival_ord
     done = await crew(pool, progress(wo, tech, WorkOrderState.COMPLETED))
     [resolved] = only(await fault(pool, done), TroubleTicketResolved)
     assert f"work order {wo} completed" in resolved.data.status_change_reason  # type: ignore[attr-defined]
+
+
+async def test_an_escalated_ticket_raises_its_work_order_priority(oss: tuple[asyncpg.Pool, str]) -> None:
+    pool, tag = oss
+    link = Resource(f"LINK-{tag}-2", ResourceType.LINK)
+    major = dataclasses.replace(LOS, severity=PerceivedSeverity.MAJOR)
+    [ticket] = only(
+        await fault(pool, [raise_event(link, major, datetime.now(UTC), "p")]), TroubleTicketCreated
+    )
+    [created] = only(await crew(pool, ticket), WorkOrderCreated)
+    assert created.data.priority == 2  # type: ignore[attr-defined]
+    escalated = new_event(
+        TroubleTicketEscalated(
+            ticket_id=ticket.data.ticket_id,  # type: ignore[attr-defined]
+            severity=PerceivedSeverity.MAJOR,
+            priority=1,
+            open_seconds=3600.0,
+            limit_seconds=3600.0,
+            escalated_at=datetime.now(UTC),
+        ),
+        source="/t",
+        subject="t",
+    )
+    [raised] = await crew(pool, escalated)
+    assert isinstance(raised.data, WorkOrderEscalated) and raised.data.priority == 1
+    assert raised.data.due_date == created.data.creation_date + timedelta(hours=4)  # type: ignore[attr-defined]
+    assert await crew(pool, escalated) == []  # already at that priority
