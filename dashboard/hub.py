@@ -8,20 +8,32 @@ Subscriptions live in the schema of the domain that owns the API.
 One dispatcher per domain consumes that domain's event topics as a consumer group of its own
 (``oss-event-hub``, ``bss-event-hub``) and POSTs each matching event as TMF688 JSON
 (``eventId``, ``eventTime``, ``eventType``, ``event``) to every subscriber, with a short timeout and
-a few retries. Offsets are committed once a batch's deliveries are done or given up, so a healthy
-subscriber gets every event at least once. Subscribers are served concurrently, each in event
-order; a callback that still fails after its retries is suspended for a while, its events
-dropped and logged, so it never holds the others up for more than one round of retries.
+a few retries. A subscription gets the events that reached the bus after it was made (by the
+record's timestamp, not the event's time, which for usage is when the call started). Offsets are
+committed once a batch's deliveries are done or given up, so a healthy subscriber gets every event
+at least once. Subscribers are served concurrently, each in event order; a callback that still
+fails after its retries is suspended for a while, its events dropped and logged. Each subscriber
+has at most ``DeliveryPolicy.batch_budget`` seconds for a batch: what a slow one has not taken by
+then counts as failed, is logged, and the callback is suspended likewise. So no subscriber holds
+the others up, and the commit and the next fetch wait at most that long, well within the
+consumer's poll interval.
+
+Callbacks are ``http`` or ``https`` URLs without credentials. Their host may be a name or an
+address, loopback included (tests and tools on the same machine use it); link-local addresses
+(where cloud metadata services answer), multicast, unspecified and reserved addresses are refused.
+Names are not resolved when subscribing: the hub POSTs wherever they lead, so keep ``/hub`` as
+closed to strangers as the rest of the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from types import ModuleType
 from typing import Annotated, Any
@@ -33,12 +45,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, field_validator
 from pydantic.alias_generators import to_camel
 
 from dashboard.api import bss_hub, oss_hub
 from dashboard.api.errors import ERROR_RESPONSES, bad_request, not_found
-from dashboard.api.tmf import TmfModel, TmfRequest, edge_of, href
+from dashboard.api.tmf import ResourceId, TmfModel, TmfRequest, edge_of, href
 from dashboard.context import Edge
 from events import DecodeError, Envelope, EventPayload, decode
 from runtime.consumer import dead_letter
@@ -195,6 +207,31 @@ class EventSubscriptionInput(TmfRequest):
         description="eventType=AlarmRaised&perceivedSeverity=critical: types and payload values (a,b: either).",
     )
 
+    @field_validator("callback")
+    @classmethod
+    def _deliverable(cls, callback: HttpUrl) -> HttpUrl:
+        check_callback(callback)
+        return callback
+
+
+def check_callback(callback: HttpUrl) -> None:
+    """ValueError for a callback the hub will not POST to: one carrying credentials (they would
+    be logged with every failed delivery), or one whose host is an address no subscriber listens
+    on: link-local (cloud metadata services), multicast, unspecified or reserved. Loopback is
+    allowed, and names are taken as they are."""
+    if callback.username or callback.password:
+        raise ValueError("the callback must not carry a user name or password")
+    try:
+        address = ipaddress.ip_address((callback.host or "").strip("[]"))
+    except ValueError:
+        return
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return
+    if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
+        raise ValueError(f"the callback's host {address} is not an address a subscriber can listen on")
+
 
 class EventSubscription(TmfModel):
     """TMF688 ``EventSubscription``."""
@@ -239,7 +276,7 @@ def _register(api: HubApi) -> None:
         return created
 
     async def read(
-        request: Request, subscription_id: str, edge: Annotated[Edge, Depends(edge_of)]
+        request: Request, subscription_id: ResourceId, edge: Annotated[Edge, Depends(edge_of)]
     ) -> EventSubscription:
         row = await _pool(edge, api.domain).fetchrow(
             "SELECT id, callback, query FROM hub_subscriptions WHERE id = $1 AND api = $2",
@@ -250,7 +287,7 @@ def _register(api: HubApi) -> None:
             raise not_found("subscription", subscription_id)
         return _subscription(request, api, row)
 
-    async def unsubscribe(subscription_id: str, edge: Annotated[Edge, Depends(edge_of)]) -> Response:
+    async def unsubscribe(subscription_id: ResourceId, edge: Annotated[Edge, Depends(edge_of)]) -> Response:
         deleted = await _pool(edge, api.domain).fetchval(
             "DELETE FROM hub_subscriptions WHERE id = $1 AND api = $2 RETURNING 1", subscription_id, api.name
         )
@@ -309,9 +346,19 @@ class Subscription:
     query: SubscriptionQuery
     created_at: datetime
 
-    def wants(self, event: Envelope[EventPayload], fields: Mapping[str, Any]) -> bool:
-        """Whether the event is for this subscriber: it matches and happened after it subscribed."""
-        return event.time >= self.created_at and self.query.matches(event.type, fields)
+    def wants(self, event: Envelope[EventPayload], fields: Mapping[str, Any], published: datetime) -> bool:
+        """Whether the event is for this subscriber: it matches, and reached the bus
+        (``published``) after the subscription was made. Not the event's own time: a usage
+        record's is when the call started, which may be long before it is published."""
+        return published >= self.created_at and self.query.matches(event.type, fields)
+
+
+def published_at(record: ConsumerRecord[bytes, bytes], event: Envelope[EventPayload]) -> datetime:
+    """When a record reached the bus: its Kafka timestamp (milliseconds), or the event's time for
+    a record that has none."""
+    if record.timestamp is None or record.timestamp < 0:
+        return event.time
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
 @dataclass
@@ -325,6 +372,9 @@ class DeliveryPolicy:
     """Seconds before the second attempt, doubled for each further one."""
     suspend_for: float = 30.0
     """Seconds a callback that failed every attempt gets no events."""
+    batch_budget: float = 30.0
+    """Seconds one subscriber may take over one batch's events: what is not delivered by then
+    counts as failed and the callback is suspended, so that a slow one holds nobody up."""
 
 
 @dataclass
@@ -348,14 +398,19 @@ class CallbackDelivery:
         return True
 
     async def deliver_all(self, subscription: Subscription, events: Sequence[dict[str, Any]]) -> None:
-        """Deliver ``events`` to one subscriber, in order."""
-        skipped = 0
-        for event in events:
-            if self.suspended(subscription.id):
-                skipped += 1
-                continue
-            if await self._deliver(subscription, event):
-                self.delivered += 1
+        """Deliver ``events`` to one subscriber, in order, within the policy's ``batch_budget``:
+        the events not delivered by then fail, and the callback is suspended."""
+        skipped = handled = 0
+        try:
+            async with asyncio.timeout(self.policy.batch_budget):
+                for event in events:
+                    if self.suspended(subscription.id):
+                        skipped += 1
+                    elif await self._deliver(subscription, event):
+                        self.delivered += 1
+                    handled += 1
+        except TimeoutError:
+            self._overran(subscription, len(events) - handled)
         if skipped:
             self.skipped += skipped
             log.warning(
@@ -364,6 +419,20 @@ class CallbackDelivery:
                 callback=subscription.callback,
                 count=skipped,
             )
+
+    def _overran(self, subscription: Subscription, undelivered: int) -> None:
+        """A subscriber that did not take a batch within the budget: its remaining events fail,
+        and it is suspended as a callback that keeps failing is."""
+        self.failed += undelivered
+        self._suspended_until[subscription.id] = time.monotonic() + self.policy.suspend_for
+        log.warning(
+            "events not delivered in time to a slow callback",
+            subscription=subscription.id,
+            callback=subscription.callback,
+            count=undelivered,
+            budget=self.policy.batch_budget,
+            suspended_for=self.policy.suspend_for,
+        )
 
     async def _deliver(self, subscription: Subscription, event: dict[str, Any]) -> bool:
         policy = self.policy
@@ -446,6 +515,8 @@ class HubDispatcher:
             heartbeat_interval_ms=1000,
             max_poll_records=settings.consumer_max_batch,
             fetch_max_wait_ms=settings.consumer_poll_ms,
+            # A batch takes at most the delivery budget (subscribers are served side by side).
+            max_poll_interval_ms=max(300_000, int(self.policy.batch_budget * 4000)),
         )
         timeout = httpx.Timeout(self.policy.timeout)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
@@ -515,7 +586,12 @@ class HubDispatcher:
                 except DecodeError as exc:
                     dead.append((record, exc.reason))
                     continue
-                self._plan(plan, event, subscriptions.get(self.api_of_type.get(event.type, ""), ()))
+                self._plan(
+                    plan,
+                    event,
+                    published_at(record, event),
+                    subscriptions.get(self.api_of_type.get(event.type, ""), ()),
+                )
         if dead:
             await self._dead_letter(dead)
         await asyncio.gather(*(delivery.deliver_all(sub, events) for sub, events in plan.values()))
@@ -524,14 +600,16 @@ class HubDispatcher:
     def _plan(
         plan: dict[str, tuple[Subscription, list[dict[str, Any]]]],
         event: Envelope[EventPayload],
+        published: datetime,
         subscriptions: Iterable[Subscription],
     ) -> None:
-        """Add ``event`` to the deliveries of every subscription it matches."""
+        """Add ``event``, which reached the bus at ``published``, to the deliveries of every
+        subscription it matches."""
         fields: dict[str, Any] | None = None
         notification: dict[str, Any] | None = None
         for subscription in subscriptions:
             fields = fields if fields is not None else event_fields(event.data)
-            if subscription.wants(event, fields):
+            if subscription.wants(event, fields, published):
                 notification = notification or tmf_event(event, fields)
                 plan.setdefault(subscription.id, (subscription, []))[1].append(notification)
 

@@ -5,23 +5,29 @@ Two background tasks feed every connected page. One tails every declared topic f
 without a consumer group (as ``ossbss tail`` does), and fans the decoded events out; the other
 samples the topics' end offsets and every consumer group's committed offsets every two seconds.
 Each page gets both over one Server-Sent Events stream, through a bounded buffer of its own: a
-slow page loses its oldest messages and never holds up the others. The panes themselves come
-from the snapshot endpoints, which read the domains' tables, and the page reloads a pane when an
-event that changes it passes by: what it shows is the database's state, not a guess."""
+slow page loses its oldest messages and never holds up the others, and is told how many it lost
+(a ``gap``), as is a page that reconnects after more than the kept history went by. The panes
+themselves come from the snapshot endpoints, which read the domains' tables, and the page reloads
+a pane when an event that changes it passes by: what it shows is the database's state, not a
+guess.
+
+The stream needs no login, so it carries ids, types, states and severities, never free text that
+may hold a customer's words or a subscriber's number (:data:`PRIVATE_FIELDS`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-import itertools
 import json
+import re
 import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,33 +72,73 @@ gets when it connects, at a tenth of the cost."""
 @dataclass(frozen=True, slots=True)
 class Message:
     """One Server-Sent Event: its name (``bus``, ``gap`` or ``metrics``), its JSON data, and for
-    bus events the sequence number a reconnecting page resumes after."""
+    bus events and gaps the sequence number a reconnecting page resumes after. A gap also says how
+    many bus events it stands for (``skipped``; None when that is not known)."""
 
     event: str
     data: str
     seq: int | None = None
+    skipped: int | None = None
 
     def frame(self) -> str:
         """The message in ``text/event-stream`` framing."""
         head = f"id: {self.seq}\n" if self.seq is not None else ""
         return f"{head}event: {self.event}\ndata: {self.data}\n\n"
 
+    def lost_events(self) -> int:
+        """How many bus events are lost when this message is: one for a bus event, its count for
+        a gap, none for metrics."""
+        if self.event == "bus":
+            return 1
+        if self.event == "gap":
+            return self.skipped or 0
+        return 0
+
+
+class GapReason(StrEnum):
+    """Why a page did not get some bus events."""
+
+    BURST = "burst"
+    """The tail showed only the latest of a flood (every page misses the same ones)."""
+    BEHIND = "behind"
+    """This page's buffer overflowed: it took its messages too slowly."""
+    DISCONNECTED = "disconnected"
+    """This page reconnected after more events than the kept history went by."""
+
+
+def gap_message(seq: int, skipped: int | None, reason: GapReason, **extra: Any) -> Message:
+    """A ``gap`` numbered ``seq``: a page that resumes after it resumes after the events it
+    stands for."""
+    data = {"seq": seq, "skipped": skipped, "reason": reason.value, **extra}
+    return Message("gap", json.dumps(data, default=str), seq, skipped)
+
 
 class Subscriber:
-    """One connected page: a bounded buffer that drops its oldest message when full."""
+    """One connected page: a bounded buffer that drops its oldest message when full, and tells
+    the page with a ``gap`` how many bus events it lost that way."""
 
     def __init__(self, capacity: int = CLIENT_BUFFER):
         self._pending: deque[Message] = deque(maxlen=capacity)
         self._wake = asyncio.Event()
         self._closed = False
         self.dropped = 0
+        self._lost = 0
+        self._lost_seq: int | None = None
+        """Sequence number of the newest bus event (or gap) lost since the last take."""
 
     def offer(self, message: Message) -> None:
         """Queue ``message`` without ever waiting."""
         if len(self._pending) == self._pending.maxlen:
-            self.dropped += 1
+            self._lose(self._pending[0])
         self._pending.append(message)
         self._wake.set()
+
+    def _lose(self, message: Message) -> None:
+        """Count the oldest message, about to be dropped for a newer one."""
+        self.dropped += 1
+        if message.seq is not None:
+            self._lost += message.lost_events()
+            self._lost_seq = message.seq
 
     def close(self) -> None:
         """End the page's stream once what is queued has been taken."""
@@ -110,6 +156,10 @@ class Subscriber:
             return None
         batch = list(self._pending)
         self._pending.clear()
+        if self._lost_seq is not None:
+            # What was dropped came before everything still queued.
+            batch.insert(0, gap_message(self._lost_seq, self._lost, GapReason.BEHIND))
+            self._lost, self._lost_seq = 0, None
         return batch
 
 
@@ -123,7 +173,8 @@ class LiveFeed:
         self._subscribers: set[Subscriber] = set()
         self._client_buffer = client_buffer
         # Numbered from the clock, so that a page reconnecting to a restarted server resumes cleanly.
-        self._seq = itertools.count(time.time_ns() // 1000)
+        self._first_seq = time.time_ns() // 1000
+        self._next_seq = self._first_seq
         self.tailing = asyncio.Event()
         """Set while the tail is positioned on every declared topic."""
         self.closed = False
@@ -136,10 +187,21 @@ class LiveFeed:
     def samples(self) -> list[MetricsSample]:
         return list(self._samples)
 
+    def _number(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
     def publish(self, event: str, payload: dict[str, Any]) -> Message:
-        """Number, keep and fan out one bus event (``bus``) or notice of skipped ones (``gap``)."""
-        seq = next(self._seq)
-        message = Message(event, json.dumps({"seq": seq, **payload}, default=str), seq)
+        """Number, keep and fan out one bus event (``bus``)."""
+        seq = self._number()
+        return self._keep(Message(event, json.dumps({"seq": seq, **payload}, default=str), seq))
+
+    def publish_gap(self, skipped: int, reason: GapReason = GapReason.BURST, **extra: Any) -> Message:
+        """Number, keep and fan out a notice of ``skipped`` bus events no page gets (``gap``)."""
+        return self._keep(gap_message(self._number(), skipped, reason, **extra))
+
+    def _keep(self, message: Message) -> Message:
         self._history.append(message)
         self._fan_out(message)
         return message
@@ -155,8 +217,12 @@ class LiveFeed:
 
     def subscribe(self, after: int | None = None) -> Subscriber:
         """A new page's buffer, holding the kept events after sequence number ``after`` (all of
-        them for a new page, the missed ones for a page that reconnects)."""
+        them for a new page, the missed ones for a page that reconnects), after a gap when some
+        it missed are no longer kept."""
         subscriber = Subscriber(self._client_buffer)
+        missed = self._missed(after) if after is not None else None
+        if missed is not None:
+            subscriber.offer(missed)
         for message in self._history:
             if after is None or (message.seq is not None and message.seq > after):
                 subscriber.offer(message)
@@ -165,6 +231,16 @@ class LiveFeed:
         else:
             self._subscribers.add(subscriber)
         return subscriber
+
+    def _missed(self, after: int) -> Message | None:
+        """The gap of a page resuming after ``after`` when the kept history no longer reaches
+        back to it: how many events it missed, or None if it last saw an earlier run of the
+        server (whose count is not known here)."""
+        oldest = next((m.seq for m in self._history if m.seq is not None), self._next_seq)
+        if after >= oldest - 1:
+            return None
+        skipped = oldest - 1 - after if after >= self._first_seq - 1 else None
+        return gap_message(oldest - 1, skipped, GapReason.DISCONNECTED)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
@@ -197,6 +273,19 @@ def feed_of(edge: Edge) -> LiveFeed:
 
 
 _SKIPPED_FIELDS = frozenset({"notification_id", "related_entity", "description", "alarm_details"})
+
+PRIVATE_FIELDS = frozenset({"alarm_details", "cancellation_reason", "termination_reason", "note"})
+"""Payload fields the stream leaves out: free text that a probe, a technician or a customer
+filled, which may hold a subscriber's number or a customer's words (the stream needs no login)."""
+
+
+def public_fields(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A payload as the stream shows it: without :data:`PRIVATE_FIELDS`, nor the reason of a
+    cancelled product order (the customer's own words)."""
+    kept = {k: v for k, v in data.items() if k not in PRIVATE_FIELDS}
+    if event_type == "ProductOrderStateChanged" and kept.get("state") == "cancelled":
+        kept.pop("reason", None)
+    return kept
 
 
 def describe(data: dict[str, Any], limit: int = 240) -> str:
@@ -233,7 +322,7 @@ def bus_event(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
             "summary": exc.reason,
             "data": {},
         }
-    data = event.data.model_dump(mode="json")
+    data = public_fields(event.type, event.data.model_dump(mode="json"))
     return {
         **where,
         "id": event.id,
@@ -317,7 +406,7 @@ def publish_records(feed: LiveFeed, records: list[ConsumerRecord[bytes, bytes]])
     records.sort(key=lambda r: r.timestamp)
     skipped = len(records) - (PER_POLL if feed.subscribers else PER_POLL_UNWATCHED)
     if skipped > 0:
-        feed.publish("gap", {"skipped": skipped, "time": _record_time(records[skipped - 1])})
+        feed.publish_gap(skipped, GapReason.BURST, time=_record_time(records[skipped - 1]))
         records = records[skipped:]
     for record in records:
         feed.publish("bus", bus_event(record))
@@ -368,10 +457,19 @@ class OffsetSampler:
         self._partitions = await _declared_partitions(self._consumer, self._topics)
 
     async def stop(self) -> None:
+        """Stop both clients, whichever of them started."""
         with contextlib.suppress(KafkaError):
             await self._admin.close()
-        with contextlib.suppress(KafkaError):
+        try:
             await self._consumer.stop()
+        except KafkaError:
+            pass
+        except asyncio.CancelledError:
+            # A consumer without a group may end its stop with the cancellation of a task of its
+            # own that had not run yet; only a cancellation of this task goes on.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def sample(self) -> MetricsSample:
         """Rates since the previous sample (zero on the first), and every group's lag now."""
@@ -415,8 +513,10 @@ class OffsetSampler:
 async def sample_metrics(edge: Edge, feed: LiveFeed, every: float = SAMPLE_INTERVAL) -> None:
     """Publish a metrics sample every ``every`` seconds."""
     sampler = OffsetSampler(edge)
-    await sampler.start()
     try:
+        # Inside the try: a start that fails half-way (the admin client after the consumer)
+        # still stops what it started.
+        await sampler.start()
         while True:
             started = time.monotonic()
             feed.publish_sample(await sampler.sample())
@@ -510,16 +610,27 @@ async def asset(name: str) -> FileResponse:
 )
 async def events(edge: EdgeDep, last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """Server-Sent Events: ``bus`` (one decoded event of any declared topic, newest last; the kept
-    recent ones first), ``gap`` (events skipped in a flood), ``metrics`` (rates and lags every
-    two seconds). A reconnecting client sends ``Last-Event-ID`` and gets only what it missed."""
+    recent ones first), ``gap`` (events skipped in a flood, dropped because this page fell behind,
+    or missed while it was away: ``skipped`` and ``reason``), ``metrics`` (rates and lags every
+    two seconds). A reconnecting client sends ``Last-Event-ID`` and gets only what it missed; an
+    id that is not a sequence number is taken as absent."""
     feed = feed_of(edge)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    subscriber = feed.subscribe(after)
+    subscriber = feed.subscribe(sequence_number(last_event_id))
     return StreamingResponse(
         _stream(feed, subscriber),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,20}")
+
+
+def sequence_number(last_event_id: str | None) -> int | None:
+    """The sequence number a ``Last-Event-ID`` header holds: 1 to 20 ASCII digits, else None."""
+    if last_event_id is None or not _SEQUENCE_NUMBER.fullmatch(last_event_id):
+        return None
+    return int(last_event_id)
 
 
 async def _stream(feed: LiveFeed, subscriber: Subscriber) -> AsyncIterator[str]:

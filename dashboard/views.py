@@ -133,7 +133,7 @@ class ServicesPane(_View):
 
     outages: list[OutageView]
     reroutes: list[RerouteView]
-    services: int
+    services: int = Field(description="Services in the inventory, terminated ones left out.")
     down: int
 
 
@@ -198,7 +198,9 @@ class OrderView(_View):
     z_site_id: str
     state: str
     service_id: str | None
-    reason: str | None
+    reason: str | None = Field(
+        description="Why it failed or was rejected; none for a cancelled order, whose reason is the customer's words."
+    )
     requested_at: datetime
     updated_at: datetime
 
@@ -345,7 +347,7 @@ async def services_pane(conn: Connection, network: dict[str, Any], limit: int = 
     )
     counts = await conn.fetchrow(
         """
-        SELECT (SELECT count(*) FROM services) AS services,
+        SELECT (SELECT count(*) FROM services WHERE state <> 'terminated') AS services,
                (SELECT count(*) FROM service_outages WHERE restored_at IS NULL) AS down
         """
     )
@@ -499,7 +501,8 @@ async def orders_pane(conn: Connection, limit: int = 40) -> OrdersPane:
     finished = ["completed", "failed", "cancelled", "rejected"]
     rows = await conn.fetch(
         f"""
-        SELECT id, customer_id, offering_id, a_site_id, z_site_id, state, service_id, reason,
+        SELECT id, customer_id, offering_id, a_site_id, z_site_id, state, service_id,
+               CASE WHEN state <> 'cancelled' THEN reason END AS reason,
                requested_at, updated_at
         FROM product_orders
         WHERE state <> ALL($1::text[]) OR updated_at > now() - interval '{RECENT}'

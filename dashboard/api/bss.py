@@ -29,6 +29,7 @@ from dashboard.api.tmf import (
     Money,
     Page,
     QueryTime,
+    ResourceId,
     TmfModel,
     TmfRequest,
     Where,
@@ -385,7 +386,7 @@ async def _order_row(pool: asyncpg.Pool, order_id: str) -> asyncpg.Record:
     tags=["TMF622 Product Ordering"],
     summary="Read one product order",
 )
-async def get_order(request: Request, order_id: str, pool: BssPool) -> ProductOrder:
+async def get_order(request: Request, order_id: ResourceId, pool: BssPool) -> ProductOrder:
     """One product order. An order just placed shows here once ordering has taken it, a moment
     after the POST."""
     return _order_of_row(request, await _order_row(pool, order_id))
@@ -626,7 +627,7 @@ async def list_bills(
     tags=["TMF678 Customer Bill Management"],
     summary="Read one customer bill",
 )
-async def get_bill(request: Request, bill_id: str, pool: BssPool) -> CustomerBill:
+async def get_bill(request: Request, bill_id: ResourceId, pool: BssPool) -> CustomerBill:
     """One bill, with its lines (``appliedCustomerBillingRate``)."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(f"SELECT {_BILL_COLUMNS} FROM invoices WHERE id = $1", bill_id)
@@ -789,7 +790,7 @@ async def list_usage(
     tags=["TMF635 Usage Management"],
     summary="Read one usage record",
 )
-async def get_usage(request: Request, usage_id: str, pool: BssPool) -> Usage:
+async def get_usage(request: Request, usage_id: ResourceId, pool: BssPool) -> Usage:
     """One usage record and its rating."""
     row = await pool.fetchrow(f"SELECT {_USAGE_COLUMNS} FROM rated_usage WHERE usage_id = $1", usage_id)
     if row is None:

@@ -1,18 +1,24 @@
 """TMF630 error responses: every 4xx and 5xx of the ``/tmf-api`` paths is one JSON object with
 ``code``, ``reason``, ``message`` and ``status``, so that a client handles every failure the same
-way. Paths outside ``/tmf-api`` keep FastAPI's own error bodies."""
+way, an unexpected error included (a 500, logged with its traceback). A value PostgreSQL refuses
+(``asyncpg.DataError``) is the client's mistake: 400. Paths outside ``/tmf-api`` keep FastAPI's own
+error bodies."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
 
 TMF_PREFIX = "/tmf-api/"
 
@@ -33,6 +39,7 @@ _CODES = {
     409: "conflict",
     415: "unsupportedMediaType",
     422: "unprocessableEntity",
+    500: "internalError",
     503: "unavailable",
 }
 
@@ -152,9 +159,34 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return _error_response(ApiError(exc.status_code, message).error, exc.headers)
 
 
+async def _on_data_error(request: Request, exc: Exception) -> Response:
+    """A value PostgreSQL cannot take (out of its range, bytes its text cannot hold): 400."""
+    assert isinstance(exc, asyncpg.DataError)
+    message = f"a value of the request cannot be used: {str(exc).splitlines()[0] if str(exc) else 'invalid'}"
+    if not _tmf(request):
+        return JSONResponse({"detail": message}, status_code=400)
+    return _error_response(ApiError(400, message).error)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    """Any other error: logged with its traceback, and answered 500 (a TMF630 body on the TMF
+    paths) without its details, which are for the operator, not the client."""
+    log.error(
+        "request failed", method=request.method, path=request.url.path, error=type(exc).__name__, exc_info=exc
+    )
+    if not _tmf(request):
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    return _error_response(
+        ApiError(500, "the server failed to answer this request; the error is logged").error
+    )
+
+
 def install(app: FastAPI) -> None:
     """Answer errors of the ``/tmf-api`` paths with TMF630 error bodies: the API's own refusals,
-    invalid parameters and bodies (400), and unknown paths or methods."""
+    invalid parameters and bodies and values PostgreSQL refuses (400), unknown paths or methods,
+    and any unexpected error (500)."""
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(asyncpg.DataError, _on_data_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -23,6 +23,7 @@ from dashboard.api.tmf import (
     EntityRef,
     Page,
     QueryTime,
+    ResourceId,
     TmfModel,
     TmfRequest,
     Where,
@@ -206,7 +207,7 @@ async def list_alarms(
     tags=["TMF642 Alarm Management"],
     summary="Read one alarm",
 )
-async def get_alarm(request: Request, alarm_id: str, pool: OssPool) -> Alarm:
+async def get_alarm(request: Request, alarm_id: ResourceId, pool: OssPool) -> Alarm:
     """One alarm, with its root cause (``parentAlarm``) or its symptoms (``correlatedAlarm``)."""
     return _alarm(request, await _alarm_row(pool, alarm_id))
 
@@ -261,7 +262,7 @@ class AlarmUpdate(TmfRequest):
 )
 async def patch_alarm(
     request: Request,
-    alarm_id: str,
+    alarm_id: ResourceId,
     update: Annotated[AlarmUpdate, Body()],
     pool: OssPool,
     edge: Annotated[Edge, Depends(edge_of)],
@@ -531,7 +532,7 @@ async def list_tickets(
     tags=["TMF621 Trouble Ticket"],
     summary="Read one trouble ticket",
 )
-async def get_ticket(request: Request, ticket_id: str, pool: OssPool) -> TroubleTicket:
+async def get_ticket(request: Request, ticket_id: ResourceId, pool: OssPool) -> TroubleTicket:
     """One ticket, with the alarm, resource and services it concerns and its recorded history."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(

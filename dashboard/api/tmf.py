@@ -5,19 +5,55 @@ list endpoints use."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import asyncpg
 from fastapi import Request, Response
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from dashboard.context import Edge
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
+MAX_OFFSET = 2**63 - 1
+"""PostgreSQL's OFFSET is a bigint."""
+
+
+def no_nul(value: str) -> str:
+    """``value``, unless it holds a NUL character, which PostgreSQL text cannot: such a value is
+    refused (400) before it reaches a query."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _nul_free(value: Any) -> bool:
+    """Whether no string anywhere in a JSON value holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, dict):
+        return all(_nul_free(k) and _nul_free(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_nul_free(v) for v in value)
+    return True
+
+
+ResourceId = Annotated[str, AfterValidator(no_nul)]
+"""A resource id in a path: any text PostgreSQL can compare (no NUL)."""
 
 
 def edge_of(request: Request) -> Edge:
@@ -34,9 +70,17 @@ class TmfModel(BaseModel):
 
 class TmfRequest(TmfModel):
     """A request body: unknown TMF attributes (``@type``, ``@baseType``, ``href``...) are
-    accepted and ignored."""
+    accepted and ignored. No text in it may hold a NUL character: the ids and words of a request
+    end up in PostgreSQL, which refuses them."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if not _nul_free(value):
+            raise ValueError("text must not contain a NUL character")
+        return value
 
 
 def _plus_sign(value: Any) -> Any:
@@ -46,8 +90,19 @@ def _plus_sign(value: Any) -> Any:
     return value
 
 
-QueryTime = Annotated[AwareDatetime, BeforeValidator(_plus_sign)]
-"""A time in a query string: RFC 3339 with a UTC offset (``Z`` or ``+01:00``)."""
+def _in_utc_range(value: datetime) -> datetime:
+    """``value``, if it is still a date once converted to UTC (``0001-01-01T00:00:00+14:00`` is
+    not: the query would fail converting it)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+    return value
+
+
+QueryTime = Annotated[AwareDatetime, BeforeValidator(_plus_sign), AfterValidator(_in_utc_range)]
+"""A time in a query string: RFC 3339 with a UTC offset (``Z`` or ``+01:00``), within the years
+1 to 9999 in UTC too."""
 
 Amount = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 """A decimal amount, written as a JSON number. Amounts come from integer minor units, so they
@@ -85,10 +140,21 @@ class Page(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    offset: int = Field(default=0, ge=0, description="How many matching resources to skip.")
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_OFFSET,
+        description=f"How many matching resources to skip (0 to {MAX_OFFSET}).",
+    )
     limit: int = Field(
         default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Most resources to return (1 to {MAX_LIMIT})."
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """Filters are compared in PostgreSQL, whose text cannot hold a NUL character."""
+        return no_nul(value) if isinstance(value, str) else value
 
 
 def href(request: Request, path: str, resource_id: str) -> str:

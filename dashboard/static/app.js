@@ -104,11 +104,13 @@ function duration(seconds) {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
+// Amounts arrive in minor units; Intl knows each currency's ISO 4217 minor digits (0 for JPY, 3 for KWD).
 function money(minor, currency) {
   try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(minor / 100);
+    const format = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
   } catch {
-    return `${(minor / 100).toFixed(2)} ${currency}`;
+    return `${minor} ${currency} (minor units)`;
   }
 }
 
@@ -813,9 +815,18 @@ function renderStream() {
   );
 }
 
+function gapText(event) {
+  const count = event.skipped == null ? "some" : event.skipped.toLocaleString();
+  if (event.reason === "behind") return `… ${count} events not shown: this page fell behind (rates are exact; see Throughput)`;
+  if (event.reason === "disconnected") {
+    return event.skipped == null ? "… events may have been missed while the server restarted" : `… ${count} events missed while disconnected`;
+  }
+  return `… ${count} events skipped in a burst (rates are exact; see Throughput)`;
+}
+
 function streamRow(event) {
   if (event.kind === "gap") {
-    return [el("tr", { class: "gap" }, el("td", { colspan: 6 }, `… ${event.skipped.toLocaleString()} events skipped in a burst (rates are exact; see Throughput)`))];
+    return [el("tr", { class: "gap" }, el("td", { colspan: 6 }, gapText(event)))];
   }
   const owner = state.owners[event.topic] || "other";
   const open = state.expanded.has(event.seq);
@@ -875,7 +886,12 @@ function connect() {
     addEvent(event);
     for (const pane of PANES_BY_TOPIC[event.topic] || []) schedule(pane);
   });
-  source.addEventListener("gap", (message) => addEvent({ kind: "gap", ...JSON.parse(message.data) }));
+  source.addEventListener("gap", (message) => {
+    const gap = { kind: "gap", ...JSON.parse(message.data) };
+    addEvent(gap);
+    // Events this page did not get may have changed any pane.
+    if (gap.reason === "behind" || gap.reason === "disconnected") refreshAll();
+  });
   source.addEventListener("metrics", (message) => {
     state.samples.push(JSON.parse(message.data));
     if (state.samples.length > SAMPLES) state.samples.shift();

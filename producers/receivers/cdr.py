@@ -5,7 +5,9 @@ record's stable id; :data:`ASTERISK` reads Asterisk's ``Master.csv`` and :data:`
 with a header row. A ledger (JSON, beside the inbox) records per file content (sha256) how many
 rows are done, so an interrupted load resumes where it stopped and a repeated load publishes
 nothing again; the usage ids come from the records themselves, so even a record published twice
-(a crash between the broker's acknowledgement and the ledger's write) is rated once.
+(a crash between the broker's acknowledgement and the ledger's write) is rated once. A load reads
+the file's complete lines as they were when it began, the same bytes it hashes: a line still being
+written waits for the next load, and a file that grows resumes after its latest recorded version.
 
 Calling and called numbers are personal data: the mappings never read those columns, and no log
 line or event carries any value of a rejected row, only its row number and the reason.
@@ -14,16 +16,18 @@ line or event carries any value of a rejected row, only its row number and the r
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import hashlib
 import json
 import os
+import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -175,6 +179,15 @@ def _parse_time(text: str, mapping: CdrMapping, column: str) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(mapping.timezone))
 
 
+def whole_number(text: str, max_digits: int = 18) -> int | None:
+    """The value of a whole number written in ASCII digits, or None. ``str.isdigit`` alone also
+    accepts digits ``int`` refuses (superscripts such as "²"), and ``int`` refuses more than a few
+    thousand digits: neither may stop a file."""
+    if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
+        return None
+    return int(text)
+
+
 def usage_event(
     row: Sequence[str], index: Mapping[str, int], mapping: CdrMapping, derived_id: Callable[[], str]
 ) -> Envelope[EventPayload] | NotBillable:
@@ -194,8 +207,8 @@ def usage_event(
     service_id = cell(mapping.service_id)
     if not service_id:
         raise InputRejected(f"empty {mapping.service_id}")
-    quantity_text = cell(mapping.quantity)
-    if not quantity_text.isdigit():
+    quantity = whole_number(cell(mapping.quantity))
+    if quantity is None:
         raise InputRejected(f"bad {mapping.quantity}")
     column, start = next(((c, v) for c in mapping.start_time if (v := cell(c))), (mapping.start_time[0], ""))
     if not start:
@@ -215,7 +228,7 @@ def usage_event(
             usage_id=usage_id,
             service_id=service_id,
             usage_kind=kind,
-            quantity=int(quantity_text),
+            quantity=quantity,
             start_time=at,
             source_system_id=mapping.source_system_id,
         )
@@ -250,6 +263,17 @@ class LedgerEntry:
     updated: str
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a load starts: the rows already done of this content, whether all are, and the
+    ledger entry of an earlier version of the file that this content extends (superseded once
+    this one is recorded)."""
+
+    rows_done: int = 0
+    complete: bool = False
+    supersedes: str | None = None
+
+
 class CdrLedger:
     """Per file content (sha256): how many data rows are done (published, not billable or
     rejected), and whether the file is complete. A JSON file, rewritten atomically."""
@@ -264,9 +288,20 @@ class CdrLedger:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}: not a CDR ledger ({exc})") from None
 
-    def record(self, sha256: str, name: str, size: int, rows_done: int, complete: bool) -> None:
-        """Note progress on a file and write the ledger."""
+    def record(
+        self,
+        sha256: str,
+        name: str,
+        size: int,
+        rows_done: int,
+        complete: bool,
+        supersedes: str | None = None,
+    ) -> None:
+        """Note progress on a file and write the ledger. ``supersedes`` is the entry of the
+        earlier version this content extends: its rows are counted in this one, so it goes."""
         self.entries[sha256] = LedgerEntry(name, size, rows_done, complete, datetime.now(UTC).isoformat())
+        if supersedes is not None and supersedes != sha256:
+            self.entries.pop(supersedes, None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         temporary.write_text(
@@ -274,39 +309,115 @@ class CdrLedger:
         )
         os.replace(temporary, self.path)
 
-    def rows_done(self, sha256: str, path: Path) -> tuple[int, bool]:
-        """``(rows done, complete)`` for a file: its own entry, or else the rows of a complete
-        earlier version of the same file that this one extends (a CDR file that grows by appending,
-        as Master.csv does)."""
+    def resume(self, sha256: str, name: str, size: int, prefix_sha256: Callable[[int], str]) -> Resume:
+        """Where to start loading a file content of ``size`` bytes: its own entry, or else the
+        earlier version of the same file that this one extends (a CDR file that grows by
+        appending, as Master.csv does). Of the earlier versions it extends, the one with the most
+        rows done is chosen, so a file grown many times resumes after its latest load.
+        ``prefix_sha256(n)`` is the sha256 of the content's first ``n`` bytes."""
         entry = self.entries.get(sha256)
         if entry is not None:
-            return entry.rows_done, entry.complete
-        size = path.stat().st_size
-        for sha, earlier in self.entries.items():
-            if earlier.name == path.name and earlier.complete and 0 < earlier.size < size:
-                if _prefix_sha256(path, earlier.size) == sha:
-                    return earlier.rows_done, False
-        return 0, False
+            return Resume(entry.rows_done, entry.complete)
+        candidates = sorted(
+            (
+                (earlier.rows_done, earlier.size, sha)
+                for sha, earlier in self.entries.items()
+                if earlier.name == name and 0 < earlier.size < size
+            ),
+            reverse=True,
+        )
+        for rows_done, earlier_size, sha in candidates:
+            if prefix_sha256(earlier_size) == sha:
+                return Resume(rows_done, False, sha)
+        return Resume()
 
 
-def _prefix_sha256(path: Path, size: int) -> str:
+_CHUNK = 1 << 20
+SETTLED_SECONDS = 2.0
+"""A file unchanged for this long is not being written: its last line is complete, newline or not."""
+
+
+def complete_lines_length(stream: BinaryIO, size: int) -> int:
+    """How many of the first ``size`` bytes of ``stream`` are complete lines: up to and including
+    the last newline. What follows it is a line still being written."""
+    position = size
+    while position > 0:
+        start = max(0, position - _CHUNK)
+        stream.seek(start)
+        newline = stream.read(position - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        position = start
+    return 0
+
+
+def prefix_sha256(stream: BinaryIO, size: int) -> str:
+    """The sha256 of the first ``size`` bytes of ``stream``."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        remaining = size
-        while remaining > 0:
-            chunk = stream.read(min(remaining, 1 << 20))
-            if not chunk:
-                break
-            digest.update(chunk)
-            remaining -= len(chunk)
+    stream.seek(0)
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(remaining, _CHUNK))
+        if not chunk:
+            break
+        digest.update(chunk)
+        remaining -= len(chunk)
     return digest.hexdigest()
 
 
-def file_sha256(path: Path) -> tuple[str, int]:
-    """The sha256 of a file's content, and its size."""
-    with path.open("rb") as stream:
-        digest = hashlib.file_digest(stream, "sha256").hexdigest()
-        return digest, stream.tell()
+@dataclass(frozen=True)
+class CdrContent:
+    """What one load of a file reads: its complete lines as they were when the load began. The
+    sha256 the ledger keys on and the rows published are taken from the same open file and the
+    same ``size`` bytes, so a file appended to meanwhile is neither hashed nor read past them."""
+
+    stream: BinaryIO
+    size: int
+    """Bytes of complete lines: hashed and read."""
+    partial: int
+    """Bytes after the last newline (a line still being written), left for the next load."""
+    sha256: str
+
+    @classmethod
+    def open(cls, path: Path) -> CdrContent:
+        """Open ``path`` and hash its complete lines; the caller closes it. A last line without
+        its newline counts as complete once the file has not changed for ``SETTLED_SECONDS``:
+        nobody is writing it any more (a file saved by hand often lacks the final newline)."""
+        stream = path.open("rb")
+        try:
+            stat = os.fstat(stream.fileno())
+            total = stat.st_size
+            size = complete_lines_length(stream, total)
+            if size < total and time.time() - stat.st_mtime >= SETTLED_SECONDS:
+                size = total
+            return cls(stream, size, total - size, prefix_sha256(stream, size))
+        except BaseException:
+            stream.close()
+            raise
+
+    def prefix_sha256(self, size: int) -> str:
+        """The sha256 of the first ``size`` bytes (at most :attr:`size`)."""
+        return prefix_sha256(self.stream, min(size, self.size))
+
+    def lines(self) -> Iterator[str]:
+        """The complete lines, decoded as UTF-8 (undecodable bytes replaced), newlines kept."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stream.seek(0)
+        remaining, carry = self.size, ""
+        while remaining > 0:
+            chunk = self.stream.read(min(remaining, _CHUNK))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            *complete, carry = (carry + decoder.decode(chunk, final=remaining <= 0)).split("\n")
+            for line in complete:
+                yield line + "\n"
+        if carry:
+            yield carry
+
+    def close(self) -> None:
+        """Close the file."""
+        self.stream.close()
 
 
 # Loading ----------------------------------------------------------------------------------------
@@ -339,11 +450,6 @@ class CdrLoadReport:
 Progress = Callable[[CdrLoadReport], None]
 
 
-def _rows(path: Path) -> Generator[list[str], None, None]:
-    with path.open(encoding="utf-8", errors="replace", newline="") as stream:
-        yield from csv.reader(stream)
-
-
 async def load_file(
     path: Path,
     publisher: PublisherLike,
@@ -356,52 +462,75 @@ async def load_file(
     counters: ReceiverCounters | None = None,
 ) -> CdrLoadReport:
     """Publish the usage records of one CSV file that are not done yet, ``batch`` at a time,
-    updating the ledger after each batch the broker has acknowledged. ``progress`` is called every
-    ``every`` rows and once at the end. InputRejected when the file's layout is not one the
-    mapping reads (nothing is published then); PublishFailed when the broker does not take a batch
-    (load again to resume)."""
+    updating the ledger after each batch the broker has acknowledged. Only complete lines are
+    read: a last line without its newline is being written, and waits for the next load, unless
+    the file has not changed for ``SETTLED_SECONDS``.
+    ``progress`` is called every ``every`` rows and once at the end. InputRejected when the
+    file's layout is not one the mapping reads (nothing is published then); PublishFailed when
+    the broker does not take a batch (load again to resume)."""
     counters = counters if counters is not None else ReceiverCounters()
-    report = CdrLoadReport(path.name)
-    sha256, size = await asyncio.to_thread(file_sha256, path)
-    done, complete = await asyncio.to_thread(ledger.rows_done, sha256, path)
-    reader = _rows(path)
+    content = await asyncio.to_thread(CdrContent.open, path)
     try:
-        first = next(reader, None)
-        if first is None:
-            ledger.record(sha256, path.name, size, 0, True)
-            report.done = True
-            return _finish(report, progress)
-        chosen, index, rows = _layout(first, reader, mapping)
-        if complete:
-            report.rows = report.skipped_already = done
-            report.done = True
-            return _finish(report, progress)
-        pending: list[Envelope[EventPayload]] = []
-        seen: Counter[str] = Counter()
-        row_number = 0
-        for row_number, row in enumerate(rows, start=1):
-            report.rows += 1
-            content = "\x1f".join(_cell(row, index, c) for c in chosen.required())
-            occurrence = seen[content]
-            seen[content] += 1
-            if row_number <= done:
-                report.skipped_already += 1
-            else:
-                counters.received += 1
-                _read_row(row, row_number, occurrence, index, chosen, pending, report, counters)
-            if len(pending) >= batch:
-                await _publish(publisher, pending, report, counters)
-                ledger.record(sha256, path.name, size, row_number, False)
-            if progress is not None and row_number % every == 0:
-                progress(report)
-        await _publish(publisher, pending, report, counters)
-        ledger.record(sha256, path.name, size, row_number, True)
+        return await _load_content(
+            path.name, content, publisher, ledger, mapping, progress, every, batch, counters
+        )
     finally:
-        reader.close()
+        content.close()
+
+
+async def _load_content(
+    name: str,
+    content: CdrContent,
+    publisher: PublisherLike,
+    ledger: CdrLedger,
+    mapping: CdrMapping | Literal["auto"],
+    progress: Progress | None,
+    every: int,
+    batch: int,
+    counters: ReceiverCounters,
+) -> CdrLoadReport:
+    """:func:`load_file` on the content of an open file."""
+    report = CdrLoadReport(name)
+    sha256, size = content.sha256, content.size
+    if content.partial:
+        log.info("cdr file ends in a partial line, left for the next load", file=name, bytes=content.partial)
+    resume = await asyncio.to_thread(ledger.resume, sha256, name, size, content.prefix_sha256)
+    done, supersedes = resume.rows_done, resume.supersedes
+    reader = csv.reader(content.lines())
+    first = next(reader, None)
+    if first is None:
+        ledger.record(sha256, name, size, 0, True)
+        report.done = True
+        return _finish(report, progress)
+    chosen, index, rows = _layout(first, reader, mapping)
+    if resume.complete:
+        report.rows = report.skipped_already = done
+        report.done = True
+        return _finish(report, progress)
+    pending: list[Envelope[EventPayload]] = []
+    seen: Counter[str] = Counter()
+    row_number = 0
+    for row_number, row in enumerate(rows, start=1):
+        report.rows += 1
+        content_key = "\x1f".join(_cell(row, index, c) for c in chosen.required())
+        occurrence = seen[content_key]
+        seen[content_key] += 1
+        if row_number <= done:
+            report.skipped_already += 1
+        else:
+            counters.received += 1
+            _read_row(row, row_number, occurrence, index, chosen, pending, report, counters)
+        if len(pending) >= batch:
+            await _publish(publisher, pending, report, counters)
+            ledger.record(sha256, name, size, row_number, False, supersedes)
+        if progress is not None and row_number % every == 0:
+            progress(report)
+    await _publish(publisher, pending, report, counters)
+    ledger.record(sha256, name, size, row_number, True, supersedes)
     report.done = True
     log.info(
         "cdr file loaded",
-        file=path.name,
+        file=name,
         rows=report.rows,
         published=report.published,
         skipped_already=report.skipped_already,
@@ -460,6 +589,12 @@ def _read_row(
     except InputRejected as rejected:
         report.rejected[rejected.reason] += 1
         count_rejection(counters, COMPONENT, rejected.reason, file=report.file, row=row_number)
+        return
+    except Exception as exc:  # one row that breaks the mapping must not stop the file
+        report.rejected["malformed row"] += 1
+        count_rejection(
+            counters, COMPONENT, "malformed row", file=report.file, row=row_number, error=type(exc).__name__
+        )
         return
     if isinstance(outcome, NotBillable):
         report.not_billable += 1
@@ -536,10 +671,14 @@ class CdrInbox:
         return self.bound or ""
 
     async def run(self) -> None:
-        """Poll the inbox until cancelled."""
+        """Poll the inbox until cancelled; a poll that fails (the inbox unreadable for a moment)
+        is logged and the next one tried."""
         await self.start()
         while True:
-            await self.scan()
+            try:
+                await self.scan()
+            except Exception as exc:
+                log.warning("cdr inbox poll failed", inbox=str(self.inbox), error=type(exc).__name__)
             await asyncio.sleep(self.interval)
 
     async def scan(self) -> list[CdrLoadReport]:
@@ -591,13 +730,19 @@ class CdrInbox:
             report = CdrLoadReport(path.name, done=True)
             report.rejected[rejected.reason] += 1
         except (OSError, csv.Error) as exc:
-            count_rejection(
-                self.counters, COMPONENT, "unreadable file", file=path.name, error=type(exc).__name__
-            )
-            report = CdrLoadReport(path.name, done=True)
-            report.rejected["unreadable file"] += 1
+            report = self._failed(path, "unreadable file", exc)
+        except Exception as exc:  # one file must never stop the inbox from loading the others
+            report = self._failed(path, "load failed", exc)
         self._loaded[path] = signature
         self.reports.append(report)
+        return report
+
+    def _failed(self, path: Path, reason: str, exc: Exception) -> CdrLoadReport:
+        """Count and log a file that could not be loaded (by the error's type: its message may
+        quote the file's content), and report it done until it changes."""
+        count_rejection(self.counters, COMPONENT, reason, file=path.name, error=type(exc).__name__)
+        report = CdrLoadReport(path.name, done=True)
+        report.rejected[reason] += 1
         return report
 
 

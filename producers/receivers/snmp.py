@@ -4,7 +4,8 @@ into X.733 alarms on the inventory's resources.
 linkDown / linkUp raise and clear a link alarm: the agent is the node (its management address, or
 the ``snmpTrapAddress`` varbind a proxy adds), and the ifIndex varbind names the node's interface
 that terminates the link. Other notifications follow :data:`TRAP_MAP` and are about the agent's
-node. See docs/receivers.md for the table and how to point a device at the receiver.
+node; the UPS-MIB alarm table's traps raise or clear the well-known alarm they add or remove
+(:data:`UPS_ALARMS`). See docs/receivers.md for the tables and how to point a device at the receiver.
 """
 
 from __future__ import annotations
@@ -74,19 +75,20 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True)
 class TrapMapping:
-    """What one notification OID does: raise or clear an alarm described by ``alarm``."""
+    """What one notification OID does: raise or clear an alarm described by ``alarm`` (None: the
+    UPS-MIB well-known alarm its ``upsAlarmDescr`` varbind names)."""
 
     name: str
     action: AlarmAction
     scope: Scope
-    alarm: AlarmSpec
+    alarm: AlarmSpec | None
 
 
-def _raise(name: str, scope: Scope, alarm: AlarmSpec) -> TrapMapping:
+def _raise(name: str, scope: Scope, alarm: AlarmSpec | None) -> TrapMapping:
     return TrapMapping(name, AlarmAction.RAISE, scope, alarm)
 
 
-def _clear(name: str, scope: Scope, alarm: AlarmSpec) -> TrapMapping:
+def _clear(name: str, scope: Scope, alarm: AlarmSpec | None) -> TrapMapping:
     return TrapMapping(name, AlarmAction.CLEAR, scope, alarm)
 
 
@@ -142,6 +144,50 @@ _BATTERY_LOW = AlarmSpec(
     True,
     "UPS battery low",
 )
+_BATTERY_DEPLETED = replace(_BATTERY_LOW, specific_problem="UPS battery depleted")
+_BATTERY_BAD = AlarmSpec(
+    AlarmType.EQUIPMENT,
+    ProbableCause.EQUIPMENT_MALFUNCTION,
+    PerceivedSeverity.MAJOR,
+    False,
+    "UPS battery needs replacing",
+)
+_UPS_TEMPERATURE = AlarmSpec(
+    AlarmType.ENVIRONMENTAL,
+    ProbableCause.HIGH_TEMPERATURE,
+    PerceivedSeverity.MAJOR,
+    False,
+    "UPS temperature out of tolerance",
+)
+_UPS_INPUT_BAD = AlarmSpec(
+    AlarmType.ENVIRONMENTAL,
+    ProbableCause.POWER_PROBLEM,
+    PerceivedSeverity.MINOR,
+    False,
+    "UPS input out of tolerance",
+)
+_UPS_OUTPUT_BAD = AlarmSpec(
+    AlarmType.EQUIPMENT,
+    ProbableCause.POWER_PROBLEM,
+    PerceivedSeverity.CRITICAL,
+    True,
+    "UPS output out of tolerance",
+)
+_UPS_OUTPUT_OFF = replace(_UPS_OUTPUT_BAD, specific_problem="UPS output off")
+_UPS_OVERLOAD = AlarmSpec(
+    AlarmType.EQUIPMENT,
+    ProbableCause.RESOURCE_AT_OR_NEARING_CAPACITY,
+    PerceivedSeverity.MAJOR,
+    False,
+    "UPS output overloaded",
+)
+_UPS_FAN = AlarmSpec(
+    AlarmType.EQUIPMENT,
+    ProbableCause.COOLING_FAN_FAILURE,
+    PerceivedSeverity.MAJOR,
+    False,
+    "UPS fan failed",
+)
 
 TRAP_MAP: Mapping[str, TrapMapping] = {
     # SNMPv2-MIB / IF-MIB generic traps (RFC 3418, RFC 2863)
@@ -150,22 +196,43 @@ TRAP_MAP: Mapping[str, TrapMapping] = {
     "1.3.6.1.6.3.1.1.5.1": _raise("coldStart", Scope.NODE, _RESTART),
     "1.3.6.1.6.3.1.1.5.2": _raise("warmStart", Scope.NODE, _RESTART),
     "1.3.6.1.6.3.1.1.5.5": _raise("authenticationFailure", Scope.NODE, _AUTH_FAILURE),
-    # ENTITY-STATE-MIB (RFC 4268)
-    "1.3.6.1.2.1.131.0.1": _raise("entStateOperDisabled", Scope.NODE, _ENTITY_DISABLED),
-    "1.3.6.1.2.1.131.0.2": _clear("entStateOperEnabled", Scope.NODE, _ENTITY_DISABLED),
+    # ENTITY-STATE-MIB (RFC 4268): entStateNotifications 1 is enabled, 2 disabled
+    "1.3.6.1.2.1.131.0.1": _clear("entStateOperEnabled", Scope.NODE, _ENTITY_DISABLED),
+    "1.3.6.1.2.1.131.0.2": _raise("entStateOperDisabled", Scope.NODE, _ENTITY_DISABLED),
     # BGP4-MIB (RFC 4273)
     "1.3.6.1.2.1.15.0.2": _raise("bgpBackwardTransNotification", Scope.NODE, _BGP_DOWN),
     "1.3.6.1.2.1.15.0.1": _clear("bgpEstablishedNotification", Scope.NODE, _BGP_DOWN),
     # DISMAN-EVENT-MIB (RFC 2981)
     "1.3.6.1.2.1.88.2.0.2": _raise("mteTriggerRising", Scope.NODE, _THRESHOLD),
     "1.3.6.1.2.1.88.2.0.3": _clear("mteTriggerFalling", Scope.NODE, _THRESHOLD),
-    # UPS-MIB (RFC 1628)
-    "1.3.6.1.2.1.33.2.0.1": _raise("upsTrapOnBattery", Scope.NODE, _ON_BATTERY),
-    "1.3.6.1.2.1.33.2.0.3": _raise("upsTrapAlarmEntryAdded", Scope.NODE, _BATTERY_LOW),
-    "1.3.6.1.2.1.33.2.0.4": _clear("upsTrapAlarmEntryRemoved", Scope.NODE, _BATTERY_LOW),
+    # UPS-MIB (RFC 1628): upsTraps is 1.3.6.1.2.1.33.2, without the .0 of SMIv2 notification trees
+    "1.3.6.1.2.1.33.2.1": _raise("upsTrapOnBattery", Scope.NODE, _ON_BATTERY),
+    "1.3.6.1.2.1.33.2.3": _raise("upsTrapAlarmEntryAdded", Scope.NODE, None),
+    "1.3.6.1.2.1.33.2.4": _clear("upsTrapAlarmEntryRemoved", Scope.NODE, None),
 }
 """Notification OID → the alarm it raises or clears. A raise and its clear share an AlarmSpec, so
-they share the alarm's reduction key."""
+they share the alarm's reduction key. The UPS alarm table's traps carry no AlarmSpec of their own:
+their ``upsAlarmDescr`` varbind names the condition (:data:`UPS_ALARMS`)."""
+
+UPS_ALARM_DESCR = "1.3.6.1.2.1.33.1.6.2.1.2"
+"""UPS-MIB upsAlarmDescr, instance upsAlarmId: which well-known alarm a table entry is."""
+_UPS_WELL_KNOWN = "1.3.6.1.2.1.33.1.6.3."
+
+UPS_ALARMS: Mapping[str, tuple[str, AlarmSpec]] = {
+    _UPS_WELL_KNOWN + "1": ("upsAlarmBatteryBad", _BATTERY_BAD),
+    _UPS_WELL_KNOWN + "2": ("upsAlarmOnBattery", _ON_BATTERY),
+    _UPS_WELL_KNOWN + "3": ("upsAlarmLowBattery", _BATTERY_LOW),
+    _UPS_WELL_KNOWN + "4": ("upsAlarmDepletedBattery", _BATTERY_DEPLETED),
+    _UPS_WELL_KNOWN + "5": ("upsAlarmTempBad", _UPS_TEMPERATURE),
+    _UPS_WELL_KNOWN + "6": ("upsAlarmInputBad", _UPS_INPUT_BAD),
+    _UPS_WELL_KNOWN + "7": ("upsAlarmOutputBad", _UPS_OUTPUT_BAD),
+    _UPS_WELL_KNOWN + "8": ("upsAlarmOutputOverload", _UPS_OVERLOAD),
+    _UPS_WELL_KNOWN + "14": ("upsAlarmUpsOutputOff", _UPS_OUTPUT_OFF),
+    _UPS_WELL_KNOWN + "16": ("upsAlarmFanFailure", _UPS_FAN),
+}
+"""UPS-MIB well-known alarm (the upsAlarmDescr value) → its name and the alarm an
+upsTrapAlarmEntryAdded raises and an upsTrapAlarmEntryRemoved clears. upsAlarmOnBattery is the
+alarm upsTrapOnBattery raises, so its removal from the table clears it."""
 
 Varbinds = tuple[tuple[str, int | str], ...]
 
@@ -216,6 +283,23 @@ def _interface_details(trap: Trap, if_index: int) -> dict[str, Any]:
     return details
 
 
+def ups_alarm_of(trap: Trap) -> tuple[AlarmSpec, dict[str, Any]]:
+    """The alarm a UPS alarm table trap is about, from its ``upsAlarmDescr`` varbind, and the
+    details naming it; InputRejected when the varbind is missing or names an unmapped alarm."""
+    for oid, value in trap.varbinds:
+        if oid.startswith(UPS_ALARM_DESCR + "."):
+            known = UPS_ALARMS.get(str(value))
+            if known is None:
+                raise InputRejected("unmapped UPS alarm", ups_alarm=str(value))
+            name, spec = known
+            alarm_id = oid[len(UPS_ALARM_DESCR) + 1 :]
+            details: dict[str, Any] = {"upsAlarm": name, "upsAlarmDescr": str(value)}
+            if alarm_id.isascii() and alarm_id.isdigit():
+                details["upsAlarmId"] = int(alarm_id)
+            return spec, details
+    raise InputRejected("no upsAlarmDescr")
+
+
 def interpret(trap: Trap, directory: ResourceDirectory, at: datetime) -> Envelope[EventPayload]:
     """The alarm event a trap means; InputRejected says why there is none."""
     trap_oid = trap.value(SNMP_TRAP_OID)
@@ -227,7 +311,11 @@ def interpret(trap: Trap, directory: ResourceDirectory, at: datetime) -> Envelop
     node = agent_node(trap, directory)
     details: dict[str, Any] = {"trap": mapping.name, "trapOid": str(trap_oid)}
     resource = node
-    spec = mapping.alarm
+    if mapping.alarm is None:
+        spec, ups_details = ups_alarm_of(trap)
+        details |= ups_details
+    else:
+        spec = mapping.alarm
     if mapping.scope is Scope.LINK:
         if_index = if_index_of(trap)
         if if_index is None:

@@ -321,6 +321,45 @@ def _header_details(header: CommonEventHeader) -> dict[str, Any]:
     }
 
 
+ALARM_INFORMATION_KEYS: tuple[str, ...] = (
+    "alarmId",
+    "eventTime",
+    "eventType",
+    "equipType",
+    "vendor",
+    "model",
+    "hardwareVersion",
+    "softwareVersion",
+    "serialNumber",
+    "rack",
+    "shelf",
+    "slot",
+    "card",
+    "port",
+    "interfaceName",
+    "ifIndex",
+    "nfType",
+    "probableCause",
+)
+"""The ``alarmAdditionalInformation`` keys copied into an alarm's details (names compared without
+regard to case): equipment and its place, nothing else. The other keys are free text an EMS fills
+as it likes, which may carry a subscriber's number or a customer's words, so they are dropped."""
+
+_ALARM_INFORMATION = {key.lower(): key for key in ALARM_INFORMATION_KEYS}
+_INFORMATION_VALUE_MAX = 256
+
+
+def technical_information(information: Mapping[str, str]) -> dict[str, str]:
+    """The technical part of a fault's ``alarmAdditionalInformation``: the keys of
+    :data:`ALARM_INFORMATION_KEYS`, under their usual spelling, with values of reasonable length."""
+    kept: dict[str, str] = {}
+    for key, value in information.items():
+        name = _ALARM_INFORMATION.get(key.lower())
+        if name is not None and len(value) <= _INFORMATION_VALUE_MAX:
+            kept[name] = value
+    return kept
+
+
 def fault_event(event: VesEvent, directory: ResourceDirectory) -> Envelope[EventPayload]:
     """The alarm raise or clear of a fault event."""
     header, fault = event.commonEventHeader, event.faultFields
@@ -343,8 +382,9 @@ def fault_event(event: VesEvent, directory: ResourceDirectory) -> Envelope[Event
     }
     if fault.alarmInterfaceA:
         details["alarmInterfaceA"] = fault.alarmInterfaceA
-    if fault.alarmAdditionalInformation:
-        details["alarmAdditionalInformation"] = dict(list(fault.alarmAdditionalInformation.items())[:50])
+    technical = technical_information(fault.alarmAdditionalInformation or {})
+    if technical:
+        details["alarmAdditionalInformation"] = technical
     return _alarm(event, AlarmAction.CLEAR if clear else AlarmAction.RAISE, resource, spec, details)
 
 
@@ -559,6 +599,29 @@ class _BadRequest(InputRejected):
         self.detail = detail
 
 
+def _too_large() -> _BadRequest:
+    return _BadRequest(413, "body too large", f"body larger than {MAX_BODY // 1024 // 1024} MiB")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """A request's body, refused (413) without reading it when its ``Content-Length`` says it is
+    larger than ``limit``, and read no further than ``limit`` when it does not say (chunked) or
+    says less than it sends; a ``Content-Length`` that is not a number is refused (400)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        size = declared.strip()
+        if not (size.isascii() and size.isdigit()):
+            raise _BadRequest(400, "bad content-length", "Content-Length is not a number of bytes")
+        if len(size) > 18 or int(size) > limit:
+            raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large()
+    return bytes(body)
+
+
 class VesListener:
     """Serves the VES 7 event listener on ``host:port`` (port 0 picks a free port)."""
 
@@ -595,11 +658,11 @@ class VesListener:
 
         @app.post("/eventListener/v7/events", status_code=202)
         async def post_event(request: Request) -> Response:
-            return await self.accept(await request.body(), SingleEvent)
+            return await self.receive(request, SingleEvent)
 
         @app.post("/eventListener/v7/eventBatch", status_code=202)
         async def post_batch(request: Request) -> Response:
-            return await self.accept(await request.body(), EventBatch)
+            return await self.receive(request, EventBatch)
 
         @app.get("/eventListener/v7/status")
         async def status() -> dict[str, Any]:
@@ -607,14 +670,26 @@ class VesListener:
 
         return app
 
+    async def receive(self, request: Request, model: type[SingleEvent] | type[EventBatch]) -> Response:
+        """Read a request's body, no further than :data:`MAX_BODY`, and :meth:`accept` it."""
+        try:
+            body = await read_body(request)
+        except _BadRequest as bad:
+            return self._refuse(bad, None)
+        return await self.accept(body, model)
+
+    def _refuse(self, bad: _BadRequest, body: bytes | None) -> Response:
+        """Count and log a body refused whole, and answer with its VES ``requestError``."""
+        self.counters.received += 1
+        count_rejection(self.counters, COMPONENT, bad.reason, body, **bad.context)
+        return request_error(bad.status, "SVC0002", "Bad Parameter: %1", bad.detail)
+
     async def accept(self, body: bytes, model: type[SingleEvent] | type[EventBatch]) -> Response:
         """Validate a request body, publish what it means, and answer as VES does."""
         try:
             parsed = self._parse(body, model)
         except _BadRequest as bad:
-            self.counters.received += 1
-            count_rejection(self.counters, COMPONENT, bad.reason, body, **bad.context)
-            return request_error(bad.status, "SVC0002", "Bad Parameter: %1", bad.detail)
+            return self._refuse(bad, body)
         received = [parsed.event] if isinstance(parsed, SingleEvent) else parsed.eventList
         self.counters.received += len(received)
         publish: list[Envelope[EventPayload]] = []
@@ -644,7 +719,7 @@ class VesListener:
     @staticmethod
     def _parse(body: bytes, model: type[SingleEvent] | type[EventBatch]) -> SingleEvent | EventBatch:
         if len(body) > MAX_BODY:
-            raise _BadRequest(413, "body too large", f"body larger than {MAX_BODY // 1024 // 1024} MiB")
+            raise _too_large()
         try:
             return model.model_validate(json.loads(body))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -19,8 +19,11 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from bss_consumers.catalog.offerings import seed_offerings
+from dashboard.api import errors
 from dashboard.app import create_app, listen, serve
 from dashboard.context import Edge
 from events import DecodeError, Envelope, EventPayload, decode
@@ -451,9 +454,84 @@ async def test_bad_pagination_and_unknown_filters_are_400(
         (USAGE, "usageDate.gt"),
     ],
 )
-@pytest.mark.parametrize("value", ["yesterday", "2025-13-01T00:00:00Z", "2025-03-01T00:00:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        "2025-13-01T00:00:00Z",
+        "2025-03-01T00:00:00",
+        "0001-01-01T00:00:00+14:00",  # before the year 1 in UTC
+        "9999-12-31T23:59:59-14:00",  # after the year 9999 in UTC
+    ],
+)
 async def test_bad_dates_are_400(api: Served, path: str, name: str, value: str) -> None:
     assert_error(await api.client.get(path, params={name: value}), 400, name)
+
+
+@pytest.mark.parametrize("path", [ALARMS, TICKETS, ORDERS, BILLS, USAGE, "/tmf-api/alarmManagement/v5/hub"])
+async def test_an_id_with_a_nul_character_is_400(api: Served, path: str) -> None:
+    body = assert_error(await api.client.get(f"{path}/ALM%00X"), 400, "NUL")
+    assert body["code"] == "invalidParameter"
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (ALARMS, "alarmedObjectId"),
+        (ORDERS, "relatedParty.id"),
+        (BILLS, "billingAccount.id"),
+        (USAGE, "serviceId"),
+    ],
+)
+async def test_a_filter_with_a_nul_character_is_400(api: Served, path: str, name: str) -> None:
+    body = assert_error(await api.client.get(path, params={name: "LINK\x00X"}), 400, name, "NUL")
+    assert body["code"] == "invalidQuery"
+
+
+@pytest.mark.parametrize("path", [ALARMS, TICKETS, ORDERS, BILLS, USAGE])
+async def test_an_offset_beyond_a_bigint_is_400_and_the_largest_is_an_empty_page(
+    api: Served, path: str
+) -> None:
+    assert_error(await api.client.get(path, params={"offset": str(2**63)}), 400, "offset")
+    last = await api.client.get(path, params={"offset": str(2**63 - 1)})
+    assert last.status_code == 200 and last.json() == []
+
+
+async def test_a_body_with_a_nul_character_is_400(api: Served) -> None:
+    response = await api.client.post(ORDERS, json=order_body("CUST-\x00"))
+    assert_error(response, 400, "NUL")
+    assert response.json()["code"] == "invalidBody"
+
+
+async def test_values_postgresql_refuses_and_unexpected_errors_answer_tmf_errors() -> None:
+    app = FastAPI()
+    errors.install(app)
+
+    @app.get("/tmf-api/test/v5/refused")
+    async def refused() -> None:
+        raise asyncpg.DataError('invalid byte sequence for encoding "UTF8": 0x00')
+
+    @app.get("/tmf-api/test/v5/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug with internal details")
+
+    @app.get("/elsewhere/broken")
+    async def elsewhere() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        with capture_logs() as logs:
+            refused_response = await client.get("/tmf-api/test/v5/refused")
+            broken_response = await client.get("/tmf-api/test/v5/broken")
+            elsewhere_response = await client.get("/elsewhere/broken")
+    assert_error(refused_response, 400, "UTF8")
+    body = assert_error(broken_response, 500)
+    assert body["code"] == "internalError" and "internal details" not in broken_response.text
+    assert (elsewhere_response.status_code, elsewhere_response.text) == (500, "Internal Server Error")
+    failures = [e for e in logs if e["event"] == "request failed"]
+    assert [e["path"] for e in failures] == ["/tmf-api/test/v5/broken", "/elsewhere/broken"]
+    assert all(isinstance(e["exc_info"], RuntimeError) for e in failures)
 
 
 async def test_unknown_paths_answer_a_tmf_error_and_the_api_is_described(api: Served) -> None:

@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -19,6 +20,7 @@ from dashboard import hub
 from dashboard.app import listen
 from events import new_event
 from events.bss import ProductOrderState, ProductOrderStateChanged
+from events.network import UsageKind, UsageRecorded
 from events.oss import AlarmCleared, AlarmRaised
 from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
 from runtime.infra import Endpoints
@@ -28,6 +30,7 @@ from tests.integration.test_api import Served, assert_error, served_api
 
 ALARM_HUB = "/tmf-api/alarmManagement/v5/hub"
 ORDER_HUB = "/tmf-api/productOrderingManagement/v5/hub"
+USAGE_HUB = "/tmf-api/usageManagement/v5/hub"
 
 
 class Receiver:
@@ -160,6 +163,12 @@ async def test_bad_subscriptions_are_refused(api: Served) -> None:
         ({"callback": cb, "query": "colour=red"}, "colour"),
         ({"callback": cb, "query": "eventType="}, "no value"),
         ({"callback": "ftp://127.0.0.1/cb"}, "callback"),
+        ({"callback": "http://169.254.169.254/latest/meta-data/"}, "169.254.169.254"),
+        ({"callback": "http://[fe80::1]:8080/cb"}, "callback"),
+        ({"callback": "http://[::ffff:169.254.169.254]/cb"}, "callback"),
+        ({"callback": "http://0.0.0.0:9/cb"}, "callback"),
+        ({"callback": "http://224.0.0.1/cb"}, "callback"),
+        ({"callback": "http://operator:secret@127.0.0.1:9/cb"}, "password"),
         ({"callback": "not a url"}, "callback"),
         ({"query": "eventType=AlarmRaised"}, "callback"),
     ]
@@ -261,3 +270,68 @@ async def test_order_events_reach_the_product_ordering_hub(api: Served) -> None:
         finally:
             for subscription in (done, mine):
                 await api.client.delete(f"{ORDER_HUB}/{subscription}")
+
+
+async def test_loopback_and_named_callbacks_are_accepted(api: Served) -> None:
+    for callback in ("http://127.0.0.1:9/cb", "http://[::1]:9/cb", "https://hooks.example.net/ossbss"):
+        subscription = await subscribe(api, ALARM_HUB, callback)
+        assert (await api.client.delete(f"{ALARM_HUB}/{subscription}")).status_code == 204
+
+
+def usage(usage_id: str, service_id: str, start: datetime) -> UsageRecorded:
+    return UsageRecorded(
+        usage_id=usage_id,
+        service_id=service_id,
+        usage_kind=UsageKind.VOICE,
+        quantity=60,
+        start_time=start,
+        source_system_id="hub-test",
+    )
+
+
+async def test_a_subscription_gets_what_reaches_the_bus_after_it_whatever_the_event_time(api: Served) -> None:
+    tag = uuid.uuid4().hex[:8].upper()
+    service = f"SVC-HUB{tag}"  # one key: one partition, in order
+    now = datetime.now(UTC)
+    publisher = api.edge.bus.publisher("mediation-simulator")
+    async with receiving() as receiver, dispatching(api, "bss"):
+        # Published before the subscription, though dated after it: not for this subscriber.
+        early = usage(f"U-EARLY-{tag}", service, now + timedelta(hours=1))
+        await publisher.publish(new_event(early, source="/network/mediation", time=early.start_time))
+        subscription = await subscribe(api, USAGE_HUB, f"{receiver.url}/usage", f"serviceId={service}")
+        try:
+            # A call that started two hours ago, rated now: published after the subscription.
+            late = usage(f"U-LATE-{tag}", service, now - timedelta(hours=2))
+            await publisher.publish(new_event(late, source="/network/mediation", time=late.start_time))
+
+            async def seen() -> bool:
+                return bool(receiver.got("usage"))
+
+            await eventually(seen, timeout=30, what=lambda: f"the late usage, got {receiver.received}")
+            assert [e["event"]["usageId"] for e in receiver.got("usage")] == [late.usage_id]
+        finally:
+            await api.client.delete(f"{USAGE_HUB}/{subscription}")
+
+
+async def test_a_slow_callback_is_given_up_after_the_batch_budget_and_holds_nobody_up() -> None:
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/slow":
+            await asyncio.sleep(30)
+        return httpx.Response(204)
+
+    policy = hub.DeliveryPolicy(timeout=60.0, batch_budget=0.3, suspend_for=60.0)
+    query = hub.SubscriptionQuery(None, {})
+    created = datetime.now(UTC)
+    slow = hub.Subscription("HUB-SLOW", "alarmManagement", "http://subscriber/slow", query, created)
+    fast = hub.Subscription("HUB-FAST", "alarmManagement", "http://subscriber/fast", query, created)
+    events = [{"eventId": f"E-{n}", "eventType": "AlarmRaised"} for n in range(5)]
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        delivery = hub.CallbackDelivery(client, policy)
+        started = loop.time()
+        async with asyncio.timeout(10):  # without a budget the slow one would take minutes
+            await asyncio.gather(delivery.deliver_all(slow, events), delivery.deliver_all(fast, events))
+        elapsed = loop.time() - started
+    assert elapsed < 2.0
+    assert (delivery.delivered, delivery.failed) == (5, 5)
+    assert delivery.suspended("HUB-SLOW") and not delivery.suspended("HUB-FAST")

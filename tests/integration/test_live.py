@@ -16,14 +16,24 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import pytest_asyncio
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 
 from dashboard import app as web
 from dashboard import live, views
 from dashboard.context import Edge
-from events import Envelope, EventPayload, new_event
-from events.bss import CustomerNotificationSent, NotificationReason
+from events import Envelope, EventPayload, codec, new_event
+from events.bss import (
+    CustomerNotificationSent,
+    NotificationReason,
+    ProductOrderState,
+    ProductOrderStateChanged,
+)
+from events.network import ProbeAlarmRaised
+from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceType
 from oss_consumers.inventory.seed import load_network, seed_inventory
 from ossbss.app import domain_databases
 from runtime import db, topology
@@ -197,8 +207,14 @@ async def test_a_slow_page_loses_its_oldest_events_and_holds_up_no_one() -> None
         taken += await fast.take(0) or []
     assert [json.loads(m.data)["n"] for m in taken] == [0, 1, 2, 3, 4]
     batch = await slow.take(0)
-    assert batch is not None and [json.loads(m.data)["n"] for m in batch] == [2, 3, 4]
+    assert batch is not None and [m.event for m in batch] == ["gap", "bus", "bus", "bus"]
+    gap = json.loads(batch[0].data)
+    assert (gap["skipped"], gap["reason"]) == (2, "behind")
+    assert [json.loads(m.data)["n"] for m in batch[1:]] == [2, 3, 4]
+    # The gap stands for the events it replaces: a page resuming after it resumes after them.
+    assert batch[0].seq is not None and batch[1].seq == batch[0].seq + 1
     assert slow.dropped == 2 and fast.dropped == 0
+    assert [m.event for m in await slow.take(0) or []] == []  # reported once
     feed.close()
     assert await slow.take(0) is None  # the stream ends when the server stops
 
@@ -439,3 +455,163 @@ async def test_a_flood_is_shown_as_its_latest_events_and_a_count_of_the_rest() -
     live.publish_records(feed, flood)  # nobody watching: only the latest few, for the next page
     later = await feed.subscribe(after=json.loads(batch[-1].data)["seq"]).take(0)
     assert later is not None and [m.event for m in later] == ["gap"] + ["bus"] * live.PER_POLL_UNWATCHED
+
+
+async def test_a_page_that_falls_behind_again_is_told_each_time() -> None:
+    feed = live.LiveFeed(history=10, client_buffer=2)
+    page = feed.subscribe()
+    for n in range(4):
+        feed.publish("bus", {"n": n})
+    first = await page.take(0) or []
+    for n in range(4, 7):
+        feed.publish("bus", {"n": n})
+    second = await page.take(0) or []
+    assert [(m.event, json.loads(m.data).get("skipped")) for m in first] == [
+        ("gap", 2),
+        ("bus", None),
+        ("bus", None),
+    ]
+    assert [(m.event, json.loads(m.data).get("skipped")) for m in second] == [
+        ("gap", 1),
+        ("bus", None),
+        ("bus", None),
+    ]
+
+
+async def test_a_page_reconnecting_after_the_kept_history_is_told_how_much_it_missed() -> None:
+    feed = live.LiveFeed(history=3)
+    published = [feed.publish("bus", {"n": n}) for n in range(6)]
+    last_seen = published[0].seq
+    assert last_seen is not None
+    batch = await feed.subscribe(after=last_seen).take(0) or []
+    assert [m.event for m in batch] == ["gap", "bus", "bus", "bus"]
+    gap = json.loads(batch[0].data)
+    assert (gap["skipped"], gap["reason"]) == (2, "disconnected")  # n=1 and n=2 are no longer kept
+    assert [json.loads(m.data)["n"] for m in batch[1:]] == [3, 4, 5]
+    in_reach = await feed.subscribe(after=published[2].seq).take(0) or []
+    assert [m.event for m in in_reach] == ["bus", "bus", "bus"]
+    earlier_run = await feed.subscribe(after=1).take(0) or []
+    assert earlier_run[0].event == "gap" and json.loads(earlier_run[0].data)["skipped"] is None
+
+
+async def test_a_reconnect_with_an_id_from_an_earlier_run_gets_a_gap_over_http(served: Served) -> None:
+    async with (
+        httpx.AsyncClient(base_url=served.url, timeout=httpx.Timeout(10.0, read=30.0)) as client,
+        client.stream("GET", "/live/events", headers={"Last-Event-ID": "1"}) as response,
+    ):
+        assert response.status_code == 200
+        gap, seq = await first_frame(response, "gap", {"reason": "disconnected"})
+    assert gap["skipped"] is None and seq is not None and int(seq) == gap["seq"]
+
+
+async def test_a_last_event_id_that_is_not_a_sequence_number_is_taken_as_absent(served: Served) -> None:
+    assert live.sequence_number("00042") == 42
+    assert [live.sequence_number(v) for v in ("²", "١٢", "5" * 21, "-1", "", None)] == [None] * 6
+    async with httpx.AsyncClient(base_url=served.url, timeout=httpx.Timeout(10.0, read=30.0)) as client:
+        for value in (b"\xb2", b"5" * 5000, b"12x"):
+            async with client.stream("GET", "/live/events", headers={"Last-Event-ID": value}) as response:
+                assert response.status_code == 200, value
+                hello, _ = await first_frame(response, "hello")
+                assert "tailing" in hello
+
+
+def encoded(event: Envelope[EventPayload]) -> ConsumerRecord[bytes, bytes]:
+    _, value, headers = codec.encode(event)
+    return record("any.topic", value, list(headers))
+
+
+def test_the_stream_leaves_out_free_text_that_may_hold_personal_data() -> None:
+    alarm = new_event(
+        ProbeAlarmRaised(
+            notification_id="PA-1",
+            reduction_key="equipmentAlarm:equipmentMalfunction:NODE-LON-CR1",
+            alarmed_object_id="NODE-LON-CR1",
+            alarmed_object_type=ResourceType.NODE,
+            alarm_type=AlarmType.EQUIPMENT,
+            probable_cause=ProbableCause.EQUIPMENT_MALFUNCTION,
+            perceived_severity=PerceivedSeverity.MAJOR,
+            event_time=datetime.now(UTC),
+            service_affecting=True,
+            source_system_id="ems-north",
+            alarm_details={"comment": f"{CUSTOMER_NAME} called from +441632960001"},
+        ),
+        source="test-live",
+    )
+    cancelled = new_event(
+        ProductOrderStateChanged(
+            order_id="PO-1",
+            customer_id="CUST-1",
+            offering_id="PO-FIBRE-1G",
+            state=ProductOrderState.CANCELLED,
+            reason=f"{CUSTOMER_NAME} moved house",
+        ),
+        source="test-live",
+    )
+    failed = new_event(
+        ProductOrderStateChanged(
+            order_id="PO-2",
+            customer_id="CUST-1",
+            offering_id="PO-FIBRE-1G",
+            state=ProductOrderState.FAILED,
+            reason="noPath: no working path between SITE-LON and SITE-MAN",
+        ),
+        source="test-live",
+    )
+    shown = [live.bus_event(encoded(e)) for e in (alarm, cancelled, failed)]
+    for event in shown[:2]:
+        assert CUSTOMER_NAME not in json.dumps(event) and "+441632960001" not in json.dumps(event)
+    assert "alarm_details" not in shown[0]["data"]
+    assert shown[0]["data"]["perceived_severity"] == "major" and shown[0]["severity"] == "major"
+    assert shown[1]["data"]["state"] == "cancelled" and "reason" not in shown[1]["data"]
+    assert shown[2]["data"]["reason"].startswith("noPath")  # the system's words stay
+
+
+async def test_the_metrics_consumer_is_stopped_when_the_admin_client_fails_to_start(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopped: list[AIOKafkaConsumer] = []
+    real_stop = AIOKafkaConsumer.stop
+
+    async def failing_start(self: AIOKafkaAdminClient) -> None:
+        raise KafkaConnectionError("admin unreachable")
+
+    async def recording_stop(self: AIOKafkaConsumer) -> None:
+        stopped.append(self)
+        await real_stop(self)
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "start", failing_start)
+    monkeypatch.setattr(AIOKafkaConsumer, "stop", recording_stop)
+    with pytest.raises(KafkaConnectionError):
+        await live.sample_metrics(served.edge, live.LiveFeed())
+    assert len(stopped) == 1 and stopped[0]._closed
+
+
+async def test_terminated_services_are_not_counted(served: Served) -> None:
+    async with served.edge.oss_pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO services (id, name, state, terminated_at) VALUES ('SVC-GONE', 'ended', 'terminated', now())"
+        )
+    async with httpx.AsyncClient(base_url=served.url, timeout=10.0) as client:
+        services = (await client.get("/live/services")).json()
+    assert services["services"] == len(served.edge.network["services"])
+
+
+async def test_the_orders_pane_leaves_out_a_cancelled_order_s_reason(served: Served) -> None:
+    async with served.edge.bss_pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO customers (id, name, sla_tier) VALUES ('CUST-C1', 'C1', 'gold')")
+        await conn.executemany(
+            """
+            INSERT INTO product_orders (id, customer_id, offering_id, a_site_id, z_site_id, state, reason,
+                                        requested_at)
+            VALUES ($1, 'CUST-C1', 'PO-FIBRE-1G', 'SITE-LON', 'SITE-MAN', $2, $3, now())
+            """,
+            [
+                ("PO-CANCELLED", "cancelled", f"{CUSTOMER_NAME} moved house"),
+                ("PO-FAILED", "failed", "noPath: no working path"),
+            ],
+        )
+    async with httpx.AsyncClient(base_url=served.url, timeout=10.0) as client:
+        response = await client.get("/live/orders")
+    reasons = {o["id"]: o["reason"] for o in response.json()["orders"]}
+    assert reasons == {"PO-CANCELLED": None, "PO-FAILED": "noPath: no working path"}
+    assert CUSTOMER_NAME not in response.text

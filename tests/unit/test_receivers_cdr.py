@@ -4,6 +4,7 @@ that makes loads resumable and repeatable, the inbox, and no phone number anywhe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from events import Envelope, EventPayload
+from producers.receivers import cdr
 from producers.receivers.cdr import (
     ASTERISK,
     GENERIC,
@@ -278,3 +280,114 @@ async def test_the_inbox_tries_a_file_again_when_the_broker_did_not_take_it(tmp_
     recorder.fail_after = None
     [report] = await watcher.scan()
     assert report.published == 3 and len(recorder.events) == 3
+
+
+async def test_a_half_written_last_line_waits_for_the_next_load(tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    whole = _master(6)
+    cut = whole.index("\n", len(whole) // 2) + 20  # a few bytes into a row
+    path.write_text(whole[:cut])
+    ledger = CdrLedger(tmp_path / "ledger.json")
+    recorder = _Recorder()
+    first = await load_file(path, recorder, ledger)
+    assert dict(first.rejected) == {} and first.rows == whole[:cut].count("\n")
+    with path.open("a") as stream:  # the writer finishes the line and adds the rest
+        stream.write(whole[cut:])
+    second = await load_file(path, recorder, CdrLedger(tmp_path / "ledger.json"))
+    assert dict(second.rejected) == {} and second.skipped_already == first.rows
+    ids = [e.data.usage_id for e in recorder.events]  # type: ignore[attr-defined]
+    assert sorted(ids) == sorted(f"AST-1705314220.{n}" for n in range(6) if n % 10 != 9)
+    assert len(ids) == len(set(ids))
+
+
+async def test_hash_and_rows_come_from_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer appends between the moment the file is hashed and the moment it is read: the load
+    # reads no further than it hashed, so the appended rows belong to the next load.
+    path = tmp_path / "Master.csv"
+    path.write_text(_master(3))
+    real = cdr.prefix_sha256
+
+    def hash_then_append(stream: Any, size: int) -> str:
+        digest = real(stream, size)
+        with path.open("a") as appending:
+            appending.write(_master(2, start=3))
+        return digest
+
+    monkeypatch.setattr(cdr, "prefix_sha256", hash_then_append)
+    recorder = _Recorder()
+    ledger = CdrLedger(tmp_path / "ledger.json")
+    assert (await load_file(path, recorder, ledger)).published == 3
+    monkeypatch.setattr(cdr, "prefix_sha256", real)
+    assert (await load_file(path, recorder, ledger)).published == 2
+    ids = [e.data.usage_id for e in recorder.events]  # type: ignore[attr-defined]
+    assert ids == [f"AST-1705314220.{n}" for n in range(5)]
+
+
+async def test_a_file_grown_four_times_publishes_each_record_once(tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    ledger = CdrLedger(tmp_path / "ledger.json")
+    recorder = _Recorder()
+    text = ""
+    for growth in range(5):
+        text += _master(4, start=4 * growth)
+        path.write_text(text)
+        report = await load_file(path, recorder, ledger)
+        assert (report.skipped_already, report.rows) == (4 * growth, 4 * (growth + 1))
+    ids = [e.data.usage_id for e in recorder.events]  # type: ignore[attr-defined]
+    assert ids == [f"AST-1705314220.{n}" for n in range(20) if n % 10 != 9]
+    assert len(ledger.entries) == 1  # each version superseded the one it extends
+
+
+@pytest.mark.parametrize("billsec", ["²", "١٢", "9" * 5000])
+async def test_a_number_int_cannot_read_rejects_its_row_and_the_file_goes_on(
+    tmp_path: Path, billsec: str
+) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_text(_master(2) + asterisk_row(billsec=billsec, uniqueid="odd.1") + _master(2, start=2))
+    recorder = _Recorder()
+    report = await load_file(path, recorder, CdrLedger(tmp_path / "ledger.json"))
+    assert (report.published, dict(report.rejected)) == (4, {"bad billsec": 1})
+
+
+async def test_a_file_that_fails_to_load_does_not_stop_the_inbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    recorder = _Recorder()
+    watcher = CdrInbox(recorder, inbox)
+    await watcher.start()
+    (inbox / "a.csv").write_text(_master(2))
+    (inbox / "b.csv").write_text(_master(2, start=2))
+    real = cdr.load_file
+
+    async def failing_on_a(path: Path, *args: Any, **kwargs: Any) -> CdrLoadReport:
+        if path.name == "a.csv":
+            raise RuntimeError("unexpected")
+        return await real(path, *args, **kwargs)
+
+    monkeypatch.setattr(cdr, "load_file", failing_on_a)
+    await watcher.scan()
+    with capture_logs() as logs:
+        reports = await watcher.scan()
+    assert sorted((r.file, r.published) for r in reports) == [("a.csv", 0), ("b.csv", 2)]
+    assert watcher.counters.rejected == {"load failed": 1}
+    assert any(e.get("reason") == "load failed" and e.get("error") == "RuntimeError" for e in logs)
+    assert len(recorder.events) == 2
+
+
+def test_a_settled_file_without_a_final_newline_has_its_last_line(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from producers.receivers.cdr import SETTLED_SECONDS, CdrContent
+
+    path = tmp_path / "by-hand.csv"
+    path.write_bytes(b"a,b\n1,2\n3,4")
+    with contextlib.closing(CdrContent.open(path)) as fresh:
+        assert (fresh.size, fresh.partial) == (8, 3)  # just written: the last line may still grow
+    old = time.time() - SETTLED_SECONDS - 1
+    os.utime(path, (old, old))
+    with contextlib.closing(CdrContent.open(path)) as settled:
+        assert (settled.size, settled.partial) == (11, 0)

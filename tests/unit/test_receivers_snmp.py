@@ -15,6 +15,7 @@ from producers.receivers.snmp import (
     SNMP_TRAP_ADDRESS,
     SNMP_TRAP_OID,
     TRAP_MAP,
+    UPS_ALARM_DESCR,
     Scope,
     Trap,
     interpret,
@@ -106,6 +107,81 @@ def test_every_clear_in_the_table_clears_what_a_raise_of_the_same_table_raises()
         if mapping.action is AlarmAction.CLEAR:
             assert (mapping.scope, mapping.alarm) in raises, oid
     assert {m.scope for m in TRAP_MAP.values()} == {Scope.LINK, Scope.NODE}
+
+
+@pytest.mark.parametrize(
+    ("oid", "name", "action"),
+    [
+        ("1.3.6.1.2.1.131.0.1", "entStateOperEnabled", AlarmAction.CLEAR),
+        ("1.3.6.1.2.1.131.0.2", "entStateOperDisabled", AlarmAction.RAISE),
+        ("1.3.6.1.2.1.33.2.1", "upsTrapOnBattery", AlarmAction.RAISE),
+        ("1.3.6.1.2.1.33.2.3", "upsTrapAlarmEntryAdded", AlarmAction.RAISE),
+        ("1.3.6.1.2.1.33.2.4", "upsTrapAlarmEntryRemoved", AlarmAction.CLEAR),
+    ],
+)
+def test_notification_oids_are_those_of_their_rfcs(oid: str, name: str, action: AlarmAction) -> None:
+    # RFC 4268 (ENTITY-STATE-MIB) and RFC 1628 (UPS-MIB, whose traps have no .0 arc).
+    assert (TRAP_MAP[oid].name, TRAP_MAP[oid].action) == (name, action)
+    assert not any(o.startswith("1.3.6.1.2.1.33.2.0.") for o in TRAP_MAP)
+
+
+def test_entity_oper_disabled_raises_and_enabled_clears(directory: ResourceDirectory) -> None:
+    disabled = interpret(trap("127.0.0.11", "1.3.6.1.2.1.131.0.2"), directory, T0)
+    enabled = interpret(trap("127.0.0.11", "1.3.6.1.2.1.131.0.1"), directory, T0)
+    assert (disabled.type, enabled.type) == ("ProbeAlarmRaised", "ProbeAlarmCleared")
+    assert disabled.data.reduction_key == enabled.data.reduction_key  # type: ignore[attr-defined]
+
+
+UPS_ON_BATTERY, UPS_LOW_BATTERY = "1.3.6.1.2.1.33.1.6.3.2", "1.3.6.1.2.1.33.1.6.3.3"
+
+
+def ups_entry(trap_oid: str, alarm_id: int, descr: str) -> Trap:
+    return trap(
+        "127.0.0.11",
+        trap_oid,
+        (f"1.3.6.1.2.1.33.1.6.2.1.1.{alarm_id}", alarm_id),
+        (f"{UPS_ALARM_DESCR}.{alarm_id}", descr),
+    )
+
+
+def test_on_battery_is_cleared_when_its_ups_alarm_entry_is_removed(directory: ResourceDirectory) -> None:
+    on_battery = interpret(trap("127.0.0.11", "1.3.6.1.2.1.33.2.1"), directory, T0)
+    added = interpret(ups_entry("1.3.6.1.2.1.33.2.3", 7, UPS_ON_BATTERY), directory, T0)
+    removed = interpret(ups_entry("1.3.6.1.2.1.33.2.4", 7, UPS_ON_BATTERY), directory, T0)
+    assert (on_battery.type, added.type, removed.type) == (
+        "ProbeAlarmRaised",
+        "ProbeAlarmRaised",
+        "ProbeAlarmCleared",
+    )
+    keys = {e.data.reduction_key for e in (on_battery, added, removed)}  # type: ignore[attr-defined]
+    assert len(keys) == 1 and "commercialPowerFailure" in keys.pop()
+    assert added.data.alarm_details["upsAlarm"] == "upsAlarmOnBattery"  # type: ignore[attr-defined]
+    assert added.data.alarm_details["upsAlarmId"] == 7  # type: ignore[attr-defined]
+
+
+def test_each_ups_alarm_entry_raises_and_clears_its_own_condition(directory: ResourceDirectory) -> None:
+    low = interpret(ups_entry("1.3.6.1.2.1.33.2.3", 8, UPS_LOW_BATTERY), directory, T0)
+    low_gone = interpret(ups_entry("1.3.6.1.2.1.33.2.4", 8, UPS_LOW_BATTERY), directory, T0)
+    on_battery_gone = interpret(ups_entry("1.3.6.1.2.1.33.2.4", 7, UPS_ON_BATTERY), directory, T0)
+    assert low.data.reduction_key == low_gone.data.reduction_key  # type: ignore[attr-defined]
+    assert low.data.reduction_key != on_battery_gone.data.reduction_key  # type: ignore[attr-defined]
+    assert low.data.probable_cause.value == "batteryDischarging"  # type: ignore[attr-defined]
+    assert low.data.perceived_severity.value == "critical"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        (trap("127.0.0.11", "1.3.6.1.2.1.33.2.3"), "no upsAlarmDescr"),
+        (ups_entry("1.3.6.1.2.1.33.2.3", 9, "1.3.6.1.2.1.33.1.6.3.24"), "unmapped UPS alarm"),
+    ],
+)
+def test_ups_alarm_entries_without_a_known_alarm_are_rejected(
+    directory: ResourceDirectory, sent: Trap, reason: str
+) -> None:
+    with pytest.raises(InputRejected) as rejected:
+        interpret(sent, directory, T0)
+    assert rejected.value.reason == reason
 
 
 def test_pysnmp_values_become_plain_python() -> None:

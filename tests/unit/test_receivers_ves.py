@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from events import Envelope, EventPayload
 from producers.receivers.common import ResourceDirectory
 from producers.receivers.ves import (
+    MAX_BODY,
     EventBatch,
     FaultFields,
     NicPerformance,
@@ -302,3 +305,54 @@ async def test_the_listener_answers_202_400_and_503_as_ves_does(directory: Resou
     down = VesListener(_Recorder(fail=True), directory)
     unavailable = await down.accept(json.dumps({"event": fault()}).encode(), SingleEvent)
     assert unavailable.status_code == 503 and down.counters.published == 0
+
+
+def test_only_technical_additional_information_reaches_the_alarm(directory: ResourceDirectory) -> None:
+    body = fault(
+        alarmAdditionalInformation={
+            "equipType": "router",
+            "Vendor": "Acme",
+            "slot": "3",
+            "callingNumber": "+441632960001",
+            "operatorNote": "Mrs Smith at 12 High St says the line is dead",
+        }
+    )
+    [event] = one(body, directory)
+    details = event.data.alarm_details  # type: ignore[attr-defined]
+    assert details["alarmAdditionalInformation"] == {"equipType": "router", "vendor": "Acme", "slot": "3"}
+    assert "+441632960001" not in event.data.model_dump_json()
+    assert "Smith" not in event.data.model_dump_json()
+    only_words = fault(alarmAdditionalInformation={"comment": "call Bob on 07700 900123"})
+    [bare] = one(only_words, directory)
+    assert "alarmAdditionalInformation" not in bare.data.alarm_details  # type: ignore[attr-defined]
+
+
+class _Body:
+    """A request body of ``chunks`` chunks of 1 MiB, counting how many the server took."""
+
+    def __init__(self, chunks: int):
+        self.chunks = chunks
+        self.taken = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.chunks):
+            self.taken += 1
+            yield b" " * (1 << 20)
+
+
+async def test_a_body_too_large_is_refused_without_being_read_whole(directory: ResourceDirectory) -> None:
+    listener = VesListener(_Recorder(), directory)
+    transport = httpx.ASGITransport(app=listener.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ves") as client:
+        declared = _Body(64)
+        refused = await client.post(
+            "/eventListener/v7/events", content=declared, headers={"content-length": str(64 << 20)}
+        )
+        chunked = _Body(64)
+        cut = await client.post("/eventListener/v7/eventBatch", content=chunked)
+        bad = await client.post("/eventListener/v7/events", content=b"{}", headers={"content-length": "12ab"})
+    assert refused.status_code == 413 and declared.taken == 0
+    assert refused.json()["requestError"]["serviceException"]["messageId"] == "SVC0002"
+    assert cut.status_code == 413 and chunked.taken <= MAX_BODY // (1 << 20) + 1
+    assert bad.status_code == 400
+    assert listener.counters.rejected == {"body too large": 2, "bad content-length": 1}
