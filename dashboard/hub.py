@@ -68,6 +68,10 @@ _TAGS = {
 }
 
 
+IDLE_CHECK_SECONDS = 2.0
+"""How often a hub with no subscription looks for one."""
+
+
 @dataclass(frozen=True)
 class HubApi:
     """One API's hub: which domain keeps its subscriptions, which events it offers."""
@@ -525,6 +529,13 @@ class HubDispatcher:
             log.info("event hub started", component=self.component, topics=self.topics)
             try:
                 while True:
+                    if not await self._subscriptions():
+                        # Nobody to deliver to: keep the group's position at the end instead of
+                        # reading every event for nothing. A subscription made meanwhile still
+                        # gets what follows it: its events lie after the position kept here.
+                        await self._skip_to_end(consumer)
+                        await asyncio.sleep(IDLE_CHECK_SECONDS)
+                        continue
                     batch = await consumer.getmany(
                         timeout_ms=settings.consumer_poll_ms, max_records=settings.consumer_max_batch
                     )
@@ -536,6 +547,17 @@ class HubDispatcher:
                     )
             finally:
                 await consumer.stop()
+
+    @staticmethod
+    async def _skip_to_end(consumer: AIOKafkaConsumer) -> None:
+        """Move the group's committed position to the end of every assigned partition."""
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        ends = await consumer.end_offsets(assigned)
+        for tp, offset in ends.items():
+            consumer.seek(tp, offset)
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
 
     async def _subscriptions(self) -> dict[str, list[Subscription]]:
         """This domain's subscriptions by API, read afresh for every batch so that a new one

@@ -61,6 +61,8 @@ KEEPALIVE = 15.0
 PER_POLL = 200
 """Most events decoded per poll of the tail: in a flood the page shows the latest of each poll
 and a count of the ones it skipped, so the dashboard never competes with the consumers."""
+RECENT_PER_PARTITION = 5
+"""Events of each partition read back when a page opens after nobody was watching."""
 PER_POLL_UNWATCHED = 20
 """Most events decoded per poll while no page is open: enough to keep the recent history a page
 gets when it connects, at a tenth of the cost."""
@@ -171,6 +173,8 @@ class LiveFeed:
         self._history: deque[Message] = deque(maxlen=history)
         self._samples: deque[MetricsSample] = deque(maxlen=samples)
         self._subscribers: set[Subscriber] = set()
+        self.watched = asyncio.Event()
+        """Set while at least one page is open: the tail reads the bus only then."""
         self._client_buffer = client_buffer
         # Numbered from the clock, so that a page reconnecting to a restarted server resumes cleanly.
         self._first_seq = time.time_ns() // 1000
@@ -230,6 +234,7 @@ class LiveFeed:
             subscriber.close()
         else:
             self._subscribers.add(subscriber)
+            self.watched.set()
         return subscriber
 
     def _missed(self, after: int) -> Message | None:
@@ -244,6 +249,8 @@ class LiveFeed:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        if not self._subscribers:
+            self.watched.clear()
 
     def reopen(self) -> None:
         """Keep the streams of pages that connect from now on open (the tail runs again)."""
@@ -387,6 +394,13 @@ async def tail_bus(edge: Edge, feed: LiveFeed, poll_ms: int = 250) -> None:
         feed.tailing.set()
         log.info("dashboard tailing", topics=len(edge.topology.topics), partitions=len(partitions))
         while True:
+            if not feed.watched.is_set():
+                # Nobody is watching: read nothing until a page opens, then start from the
+                # latest few events of each partition, so that it sees what just happened.
+                consumer.pause(*partitions)
+                await feed.watched.wait()
+                await _rewind(consumer, partitions, RECENT_PER_PARTITION)
+                consumer.resume(*partitions)
             batch = await consumer.getmany(timeout_ms=poll_ms, max_records=20 * PER_POLL)
             publish_records(feed, [r for records in batch.values() for r in records])
     except asyncio.CancelledError:
@@ -398,6 +412,16 @@ async def tail_bus(edge: Edge, feed: LiveFeed, poll_ms: int = 250) -> None:
         feed.tailing.clear()
         with contextlib.suppress(KafkaError, asyncio.CancelledError):
             await consumer.stop()
+
+
+async def _rewind(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], recent: int) -> None:
+    """Position each partition ``recent`` events before its end (or at its start)."""
+    if not partitions:
+        return
+    ends = await consumer.end_offsets(partitions)
+    starts = await consumer.beginning_offsets(partitions)
+    for tp in partitions:
+        consumer.seek(tp, max(starts.get(tp, 0), ends.get(tp, 0) - recent))
 
 
 def publish_records(feed: LiveFeed, records: list[ConsumerRecord[bytes, bytes]]) -> None:
