@@ -856,7 +856,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ossbss: PostgreSQL refused: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"ossbss: cannot connect: {exc}", file=sys.stderr)
+        said = str(exc)  # a port we cannot listen on names itself; anything else is a connection
+        print(
+            f"ossbss: {said}" if said.startswith("cannot listen") else f"ossbss: cannot connect: {said}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
