@@ -216,6 +216,43 @@ class ResourceStateChanged(EventPayload):
     changed_at: AwareDatetime = Field(description="When fault management changed it.")
 
 
+class AdministrativeState(StrEnum):
+    """TMF639 resource ``administrativeState``."""
+
+    LOCKED = "locked"  # taken out of use, e.g. for planned maintenance
+    UNLOCKED = "unlocked"
+
+
+@register
+class ResourceAdministrationRequested(EventPayload):
+    """An operator asks OSS inventory to lock a resource (planned maintenance) or unlock it."""
+
+    event_type = "ResourceAdministrationRequested"
+    key_field = "resource_id"
+
+    resource_id: str = Field(min_length=1, max_length=128, description="TMF639 resource id.")
+    administrative_state: AdministrativeState = Field(description="Requested administrativeState.")
+    requested_by: str = Field(min_length=1, max_length=128, description="Operator asking.")
+    reason: str = Field(default="", max_length=500, description="Why, e.g. a maintenance window.")
+
+
+@register
+class ResourceAdministrativeStateChanged(EventPayload):
+    """A resource was locked or unlocked (TMF639 administrativeState). A locked resource carries no
+    new service and no rerouted traffic, and its alarms open no trouble ticket."""
+
+    event_type = "ResourceAdministrativeStateChanged"
+    key_field = "resource_id"
+
+    resource_id: str = Field(description="TMF639 resource id.")
+    resource_type: ResourceType = Field(description="Kind of resource.")
+    administrative_state: AdministrativeState = Field(description="State now.")
+    previous_state: AdministrativeState = Field(description="State before.")
+    changed_by: str = Field(description="Operator who asked.")
+    reason: str = Field(default="", description="Why.")
+    changed_at: AwareDatetime = Field(description="When inventory changed it.")
+
+
 @register
 class ServiceOutageStarted(EventPayload):
     """A service is down because a resource it runs on failed; BSS reacts for the customers."""

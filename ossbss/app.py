@@ -35,6 +35,7 @@ from oss_consumers.fault import agents as fault
 from oss_consumers.fault import console
 from oss_consumers.fault import store as fault_store
 from oss_consumers.inventory import agents as inventory
+from oss_consumers.inventory import console as resource_console
 from oss_consumers.inventory.seed import load_network, seed_inventory
 from oss_consumers.performance import agents as performance
 from oss_consumers.workforce import agents as workforce
@@ -407,6 +408,7 @@ COMPONENT_MODULES = (
     performance,
     workforce,
     technicians,
+    resource_console,
     oss_hub,
     bss_hub,
     *receivers.COMPONENT_MODULES,

@@ -319,6 +319,18 @@ async def _alarm_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _resource_state(args: argparse.Namespace) -> int:
+    from events.oss import AdministrativeState
+    from oss_consumers.inventory import console
+
+    state = AdministrativeState.LOCKED if args.action == "lock" else AdministrativeState.UNLOCKED
+    await _publish_command(
+        console.COMPONENT, lambda p: console.request_state(p, args.resource_id, state, args.by, args.reason)
+    )
+    _out(f"{state.value} of {args.resource_id} by {args.by} requested")
+    return 0
+
+
 async def _workorder_report(args: argparse.Namespace) -> int:
     from events.oss import WorkOrderState
     from oss_consumers.workforce import technicians
@@ -742,6 +754,17 @@ def parser() -> argparse.ArgumentParser:
     wo_report.add_argument("--state", required=True, choices=["inProgress", "completed", "failed"])
     wo_report.add_argument("--note", default="", help="what was found or done")
 
+    resource = sub.add_parser("resource", help="lock or unlock a resource (TMF639 administrative state)")
+    resource_what = resource.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("lock", "take a resource out of use: no new service, no rerouted traffic, no tickets"),
+        ("unlock", "put a locked resource back in use"),
+    ):
+        command = resource_what.add_parser(action, help=text)
+        command.add_argument("resource_id")
+        command.add_argument("--by", required=True, help="operator name")
+        command.add_argument("--reason", default="", help="e.g. the maintenance window")
+
     receive = sub.add_parser("receive", help="run one protocol receiver against a running system")
     receive.add_argument("kind", choices=["snmp", "syslog", "ves", "cdr"])
     receive.add_argument("--port", type=int, help="listen on this port instead of the configured one")
@@ -825,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(actions[args.action](args))
         if args.command == "workorder":
             return asyncio.run(_workorder_report(args) if args.action == "report" else _workorder_list(args))
+        if args.command == "resource":
+            return asyncio.run(_resource_state(args))
         if args.command == "receive":
             return asyncio.run(_receive(args))
         if args.command == "cdr":

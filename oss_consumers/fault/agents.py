@@ -46,6 +46,7 @@ from events.x733 import AlarmType, PerceivedSeverity, ProbableCause, ResourceTyp
 from oss_consumers.fault import lifecycle, store
 from oss_consumers.fault.lifecycle import ClearOutcome, KeyState, RaiseOutcome
 from oss_consumers.fault.store import CROSSED_THRESHOLD
+from oss_consumers.inventory import states
 from oss_consumers.inventory.paths import detour
 from runtime.consumer import Rejected, event_context
 from runtime.db import Connection
@@ -446,10 +447,12 @@ async def _repeats(
 async def _tickets_and_outages(
     conn: Connection, ticketing: list[tuple[Envelope[EventPayload], str, ProbeAlarmRaised]]
 ) -> Out:
-    """Open a ticket per alarm; move each service on the failed resource to a detour around every
-    failed resource, or, where there is none, start its outage."""
+    """Open a ticket per alarm, unless its resource is locked for maintenance; move each service
+    on the failed resource to a detour around every failed resource, or, where there is none,
+    start its outage."""
     if not ticketing:
         return []
+    maintained = await states.locked(conn, sorted({raised.alarmed_object_id for _, _, raised in ticketing}))
     services = await store.services_on(conn, sorted({raised.alarmed_object_id for _, _, raised in ticketing}))
     affected = sorted({s for placed in services.values() for s, _ in placed})
     open_outages = await store.open_outages(conn, affected)
@@ -473,8 +476,9 @@ async def _tickets_and_outages(
             created_at=now,
             field_work=lifecycle.needs_field_work(raised.probable_cause),
         )
-        tickets.append(ticket)
-        out.append(_ticket_created(cause, ticket, raised, [s for s, _ in placed]))
+        if raised.alarmed_object_id not in maintained:
+            tickets.append(ticket)
+            out.append(_ticket_created(cause, ticket, raised, [s for s, _ in placed]))
         for service_id, customer_ids in placed:
             if service_id in moves:
                 continue  # already moved around every failed resource, this one included
@@ -529,7 +533,11 @@ async def _tickets_and_outages(
                 )
             causes.append((outage_id, alarm_id))
     await store.open_tickets(conn, tickets)
+    moved_from = await store.service_paths(conn, list(moves))
     await store.move_services(conn, list(moves.items()))
+    await states.refresh_usage(
+        conn, sorted({r for path in [*moves.values(), *moved_from.values()] for r in path})
+    )
     await store.start_outages(conn, outages)
     await store.add_causes(conn, causes)
     return out

@@ -393,7 +393,10 @@ async def network(conn: Connection) -> tuple[list[tuple[str, str, str]], set[str
     """The enabled links ``(id, a_end, z_end)``, and the resources down: those with an active
     service-affecting major or critical alarm."""
     links = await conn.fetch(
-        "SELECT id, a_end, z_end FROM resources WHERE resource_type = 'link' AND operational_state = 'enable'"
+        """
+        SELECT id, a_end, z_end FROM resources
+        WHERE resource_type = 'link' AND operational_state = 'enable' AND administrative_state = 'unlocked'
+        """
     )
     failed = await conn.fetch(
         """

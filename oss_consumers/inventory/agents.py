@@ -9,19 +9,39 @@ from datetime import datetime
 
 from events import Envelope, EventPayload
 from events.bss import CustomerServiceAssigned, ServiceProvisioningRequested, ServiceTerminationRequested
-from events.oss import ServiceActivated, ServiceActivationFailed, ServiceTerminated, ServiceTerminationFailed
+from events.oss import (
+    ResourceAdministrationRequested,
+    ResourceAdministrativeStateChanged,
+    ServiceActivated,
+    ServiceActivationFailed,
+    ServiceTerminated,
+    ServiceTerminationFailed,
+)
 from oss_consumers.inventory.provisioning import provision
+from oss_consumers.inventory.states import administer
 from oss_consumers.inventory.termination import terminate
 from runtime.consumer import Rejected
 from runtime.db import Connection
 
 COMPONENT = "oss-inventory"
-HANDLES = (CustomerServiceAssigned, ServiceProvisioningRequested, ServiceTerminationRequested)
-PUBLISHES = (ServiceActivated, ServiceActivationFailed, ServiceTerminated, ServiceTerminationFailed)
+HANDLES = (
+    CustomerServiceAssigned,
+    ServiceProvisioningRequested,
+    ServiceTerminationRequested,
+    ResourceAdministrationRequested,
+)
+PUBLISHES = (
+    ServiceActivated,
+    ServiceActivationFailed,
+    ServiceTerminated,
+    ServiceTerminationFailed,
+    ResourceAdministrativeStateChanged,
+)
 
 
 async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[Envelope[EventPayload]]:
-    """Apply one customer-service assignment, or one provisioning or termination request."""
+    """Apply one customer-service assignment, one provisioning or termination request, or one
+    operator's lock or unlock of a resource."""
     data = event.data
     if isinstance(data, CustomerServiceAssigned):
         await assign(conn, data, event.time)
@@ -30,6 +50,8 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
         return await provision(conn, event, data)
     if isinstance(data, ServiceTerminationRequested):
         return await terminate(conn, event, data)
+    if isinstance(data, ResourceAdministrationRequested):
+        return await administer(conn, event, data)
     raise Rejected(f"{COMPONENT} does not handle {event.type}")
 
 

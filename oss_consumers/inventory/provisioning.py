@@ -1,7 +1,7 @@
 """Provisioning: place a requested service on a path through the network, or say why not.
 
 The path is the shortest (fewest hops) from a node of the A site to a node of the Z site over
-working links (enabled, no active service-affecting alarm) that have capacity left (their
+working links (enabled, unlocked, no active service-affecting alarm) that have capacity left (their
 utilization trend below the planning threshold); it holds the nodes and links in order. With a
 path only through full links, the request fails for capacity; with none at all, for the path.
 
@@ -19,6 +19,7 @@ from events.bss import ServiceProvisioningRequested
 from events.oss import ActivationFailure, ServiceActivated, ServiceActivationFailed
 from oss_consumers.inventory.lifecycle import PROVISIONING, ServiceState, preceding
 from oss_consumers.inventory.paths import shortest_path
+from oss_consumers.inventory.states import refresh_usage
 from oss_consumers.performance.forecast import PLANNING_THRESHOLD
 from runtime.db import Connection
 
@@ -43,13 +44,16 @@ async def provision(
     if unknown:
         return [_failed(cause, request, ActivationFailure.INVALID_REQUEST, f"unknown site {unknown[0]}")]
     nodes = await conn.fetch(
-        "SELECT id, site_id FROM resources WHERE resource_type = 'node' AND operational_state = 'enable'"
+        """
+        SELECT id, site_id FROM resources
+        WHERE resource_type = 'node' AND operational_state = 'enable' AND administrative_state = 'unlocked'
+        """
     )
     links = await conn.fetch(
         """
         SELECT l.id, l.a_end, l.z_end, f.level AS utilization FROM resources l
         LEFT JOIN capacity_forecasts f ON f.resource_id = l.id AND f.indicator = 'utilization'
-        WHERE l.resource_type = 'link' AND l.operational_state = 'enable'
+        WHERE l.resource_type = 'link' AND l.operational_state = 'enable' AND l.administrative_state = 'unlocked'
           AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.alarmed_object_id = l.id
                           AND a.state <> 'cleared' AND a.service_affecting)
         """
@@ -105,6 +109,7 @@ async def provision(
     )
     for state in PROVISIONING[1:]:
         await move_service(conn, request.service_id, state, now)
+    await refresh_usage(conn, path)
     return [
         new_event(
             ServiceActivated(

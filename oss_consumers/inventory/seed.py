@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 import yaml
 
+from oss_consumers.inventory.states import refresh_usage
+
 
 def load_network(path: Path) -> dict[str, Any]:
     """Read a network description file."""
@@ -65,5 +67,6 @@ async def seed_inventory(pool: asyncpg.Pool, network: dict[str, Any]) -> int:
             "UPDATE service_resources SET position = $3 WHERE service_id = $1 AND resource_id = $2 AND position IS NULL",
             [(s["id"], r, n) for s in network["services"] for n, r in enumerate(s["path"])],
         )
+        await refresh_usage(conn)
         after = await conn.fetchval("SELECT count(*) FROM resources")
     return int(after - before)
