@@ -144,7 +144,8 @@ class ResourceState(_View):
     severity: str | None = Field(description="Worst perceived severity of its open alarms.")
     open_alarms: int
     operational_state: str
-    services: int
+    administrative_state: str = Field(default="unlocked", description="locked for maintenance, or not.")
+    services: int = Field(description="Services placed on it: TMF639 usage active when above 0, else idle.")
     services_down: int = Field(description="Services down because of this resource's open alarms.")
 
 
@@ -483,7 +484,7 @@ async def resource_states(conn: Connection) -> dict[str, ResourceState]:
             WHERE o.restored_at IS NULL AND a.state <> 'cleared'
             GROUP BY a.alarmed_object_id
         )
-        SELECT r.id, r.operational_state, coalesce(a.n, 0) AS open_alarms,
+        SELECT r.id, r.operational_state, r.administrative_state, coalesce(a.n, 0) AS open_alarms,
                ($1::text[])[a.worst] AS severity,
                coalesce(p.n, 0) AS services, coalesce(d.down, 0) AS services_down
         FROM resources r

@@ -120,9 +120,8 @@ class UsageRating:
             if isinstance(account, _Refused):
                 rows.append(_rejected(u, account.account_id, account.reason))
                 continue
-            ended = account.ended_at
-            if ended is not None and u.start_time >= ended:
-                reason = f"service {u.service_id} was terminated at {ended.isoformat()}"
+            if terminated_before(account, u.start_time) and account.ended_at is not None:
+                reason = f"service {u.service_id} was terminated at {account.ended_at.isoformat()}"
                 rows.append(_rejected(u, account.account_id, reason))
                 continue
             period = bill_period_start(u.start_time, account.cycle_day, account.plan.timezone)

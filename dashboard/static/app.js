@@ -585,7 +585,9 @@ function resourceLabel(id, s) {
 
 function resourceTitle(id, name, s) {
   const alarms = s.open_alarms ? `${s.severity} · ${s.open_alarms} open alarm${s.open_alarms === 1 ? "" : "s"}` : "no open alarm";
-  const disabled = s.operational_state === "disable" ? " · disabled" : "";
+  const disabled =
+    (s.operational_state === "disable" ? " · disabled" : "") +
+    (s.administrative_state === "locked" ? " · locked for maintenance" : "");
   const down = s.services_down ? `, ${s.services_down} down because of it` : "";
   return `${id} — ${name}\n${alarms}${disabled}\n${s.services} service${s.services === 1 ? "" : "s"} placed on it${down}`;
 }

@@ -533,11 +533,7 @@ async def _tickets_and_outages(
                 )
             causes.append((outage_id, alarm_id))
     await store.open_tickets(conn, tickets)
-    moved_from = await store.service_paths(conn, list(moves))
     await store.move_services(conn, list(moves.items()))
-    await states.refresh_usage(
-        conn, sorted({r for path in [*moves.values(), *moved_from.values()] for r in path})
-    )
     await store.start_outages(conn, outages)
     await store.add_causes(conn, causes)
     return out

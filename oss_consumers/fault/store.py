@@ -13,6 +13,7 @@ import asyncpg
 from events.network import ProbeAlarmRaised
 from events.oss import CrossedThresholdInformation
 from oss_consumers.fault.lifecycle import KeyState
+from oss_consumers.inventory.states import usable_links
 from runtime.db import Connection
 
 
@@ -217,6 +218,8 @@ async def services_on(
 
 async def open_outages(conn: Connection, service_ids: Sequence[str]) -> dict[str, str]:
     """Lock and return the open outage of each service that has one."""
+    if not service_ids:
+        return {}
     rows = await conn.fetch(
         "SELECT service_id, id FROM service_outages WHERE service_id = ANY($1::text[]) "
         "AND restored_at IS NULL FOR UPDATE",
@@ -390,14 +393,10 @@ async def summary(conn: Connection) -> dict[str, int]:
 
 
 async def network(conn: Connection) -> tuple[list[tuple[str, str, str]], set[str]]:
-    """The enabled links ``(id, a_end, z_end)``, and the resources down: those with an active
-    service-affecting major or critical alarm."""
-    links = await conn.fetch(
-        """
-        SELECT id, a_end, z_end FROM resources
-        WHERE resource_type = 'link' AND operational_state = 'enable' AND administrative_state = 'unlocked'
-        """
-    )
+    """The usable links ``(id, a_end, z_end)``, and the resources down: those with an active
+    service-affecting major or critical alarm (this round's new ones included, which the
+    operational state does not show yet)."""
+    links = await usable_links(conn)
     failed = await conn.fetch(
         """
         SELECT DISTINCT alarmed_object_id FROM alarms
@@ -436,6 +435,8 @@ async def update_operational_states(conn: Connection, resource_ids: Sequence[str
 
 async def service_paths(conn: Connection, service_ids: Sequence[str]) -> dict[str, list[str]]:
     """The path of each service whose resources are in a known order."""
+    if not service_ids:
+        return {}
     rows = await conn.fetch(
         """
         SELECT service_id, array_agg(resource_id ORDER BY position) AS path

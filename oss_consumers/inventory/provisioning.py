@@ -1,7 +1,7 @@
 """Provisioning: place a requested service on a path through the network, or say why not.
 
 The path is the shortest (fewest hops) from a node of the A site to a node of the Z site over
-working links (enabled, unlocked, no active service-affecting alarm) that have capacity left (their
+usable links (:func:`~oss_consumers.inventory.states.usable_links`) that have capacity left (their
 utilization trend below the planning threshold); it holds the nodes and links in order. With a
 path only through full links, the request fails for capacity; with none at all, for the path.
 
@@ -19,7 +19,7 @@ from events.bss import ServiceProvisioningRequested
 from events.oss import ActivationFailure, ServiceActivated, ServiceActivationFailed
 from oss_consumers.inventory.lifecycle import PROVISIONING, ServiceState, preceding
 from oss_consumers.inventory.paths import shortest_path
-from oss_consumers.inventory.states import refresh_usage
+from oss_consumers.inventory.states import usable_links
 from oss_consumers.performance.forecast import PLANNING_THRESHOLD
 from runtime.db import Connection
 
@@ -49,15 +49,7 @@ async def provision(
         WHERE resource_type = 'node' AND operational_state = 'enable' AND administrative_state = 'unlocked'
         """
     )
-    links = await conn.fetch(
-        """
-        SELECT l.id, l.a_end, l.z_end, f.level AS utilization FROM resources l
-        LEFT JOIN capacity_forecasts f ON f.resource_id = l.id AND f.indicator = 'utilization'
-        WHERE l.resource_type = 'link' AND l.operational_state = 'enable' AND l.administrative_state = 'unlocked'
-          AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.alarmed_object_id = l.id
-                          AND a.state <> 'cleared' AND a.service_affecting)
-        """
-    )
+    links = await usable_links(conn)
     a_nodes = [n["id"] for n in nodes if n["site_id"] == request.a_site_id]
     z_nodes = [n["id"] for n in nodes if n["site_id"] == request.z_site_id]
     # Admission: a link whose utilization trend is at the planning threshold takes no new service.
@@ -109,7 +101,6 @@ async def provision(
     )
     for state in PROVISIONING[1:]:
         await move_service(conn, request.service_id, state, now)
-    await refresh_usage(conn, path)
     return [
         new_event(
             ServiceActivated(

@@ -1,5 +1,6 @@
 """Loads a network description (sites, nodes, links, the ports and radio cells of nodes, and the
-services placed on them) into the inventory, once: a real deployment would discover it or receive it from planning."""
+services placed on them) into the inventory, once: a real deployment would discover it or
+receive it from planning."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from typing import Any
 
 import asyncpg
 import yaml
-
-from oss_consumers.inventory.states import refresh_usage
 
 
 def load_network(path: Path) -> dict[str, Any]:
@@ -67,6 +66,5 @@ async def seed_inventory(pool: asyncpg.Pool, network: dict[str, Any]) -> int:
             "UPDATE service_resources SET position = $3 WHERE service_id = $1 AND resource_id = $2 AND position IS NULL",
             [(s["id"], r, n) for s in network["services"] for n, r in enumerate(s["path"])],
         )
-        await refresh_usage(conn)
         after = await conn.fetchval("SELECT count(*) FROM resources")
     return int(after - before)

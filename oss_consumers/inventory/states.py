@@ -4,13 +4,15 @@
   A locked resource carries no new service and no rerouted traffic, and alarms raised on it open
   no trouble ticket (they are still recorded, and their service impact still counts).
 - usageState: ``active`` while at least one service not terminated is placed on the resource,
-  ``idle`` otherwise.
+  ``idle`` otherwise; derived from the placements when asked, never stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+
+import asyncpg
 
 from events import Envelope, EventPayload, new_event
 from events.oss import (
@@ -60,17 +62,34 @@ async def administer(
     ]
 
 
-async def refresh_usage(conn: Connection, resource_ids: Sequence[str] | None = None) -> None:
-    """Set the usage state of the resources (all of them when None) from the services on them."""
-    await conn.execute(
+async def usage_state(conn: Connection, resource_id: str) -> str:
+    """TMF639 usage state: ``active`` while a service not terminated is placed on the resource,
+    ``idle`` otherwise. Derived, never stored."""
+    busy = await conn.fetchval(
         """
-        UPDATE resources r SET usage_state = CASE WHEN EXISTS (
-                SELECT 1 FROM service_resources sr JOIN services s ON s.id = sr.service_id
-                WHERE sr.resource_id = r.id AND s.state <> 'terminated')
-            THEN 'active' ELSE 'idle' END
-        WHERE ($1::text[] IS NULL OR r.id = ANY($1::text[]))
+        SELECT EXISTS (SELECT 1 FROM service_resources sr JOIN services s ON s.id = sr.service_id
+                       WHERE sr.resource_id = $1 AND s.state <> 'terminated')
         """,
-        None if resource_ids is None else list(resource_ids),
+        resource_id,
+    )
+    return "active" if busy else "idle"
+
+
+async def usable_links(conn: Connection) -> list[asyncpg.Record]:
+    """The links traffic may use: the link and both its end nodes enabled (no active
+    service-affecting major or critical alarm) and unlocked. With each, its utilization trend
+    (``utilization``, None before a forecast), for admission."""
+    return await conn.fetch(
+        """
+        SELECT l.id, l.a_end, l.z_end, f.level AS utilization FROM resources l
+        JOIN resources a ON a.id = l.a_end
+        JOIN resources z ON z.id = l.z_end
+        LEFT JOIN capacity_forecasts f ON f.resource_id = l.id AND f.indicator = 'utilization'
+        WHERE l.resource_type = 'link'
+          AND l.operational_state = 'enable' AND l.administrative_state = 'unlocked'
+          AND a.operational_state = 'enable' AND a.administrative_state = 'unlocked'
+          AND z.operational_state = 'enable' AND z.administrative_state = 'unlocked'
+        """
     )
 
 

@@ -17,7 +17,6 @@ from events.bss import ServiceTerminationRequested
 from events.oss import ServiceTerminated, ServiceTerminationFailed
 from oss_consumers.inventory.lifecycle import ServiceState, may_move
 from oss_consumers.inventory.provisioning import SOURCE, move_service
-from oss_consumers.inventory.states import refresh_usage
 from runtime.db import Connection
 
 
@@ -44,7 +43,6 @@ async def terminate(
     )
     now = datetime.now(UTC)
     await move_service(conn, request.service_id, ServiceState.TERMINATED, now)
-    await refresh_usage(conn, path)
     return [_terminated(cause, request, path, now)]
 
 

@@ -168,7 +168,7 @@ async def _forecasts(
     conn: Connection, resource_ids: list[str], history: int = 60
 ) -> list[Envelope[EventPayload]]:
     """Refit the utilization trend of resources with newly closed windows; publish the forecasts
-    that moved materially."""
+    that moved materially since the last one published."""
     if not resource_ids:
         return []
     rows = await conn.fetch(
@@ -188,9 +188,9 @@ async def _forecasts(
     for r in rows:
         series.setdefault(r["resource_id"], []).append((r["window_start"], r["average"]))
     previous = {
-        r["resource_id"]: r["exhaustion_at"]
+        r["resource_id"]: r["published_exhaustion_at"]
         for r in await conn.fetch(
-            "SELECT resource_id, exhaustion_at FROM capacity_forecasts WHERE resource_id = ANY($1::text[]) "
+            "SELECT resource_id, published_exhaustion_at FROM capacity_forecasts WHERE resource_id = ANY($1::text[]) "
             "AND indicator = $2",
             resource_ids,
             Indicator.UTILIZATION.value,
@@ -220,6 +220,12 @@ async def _forecasts(
             fit.exhaustion_at,
         )
         if first or changed_materially(previous[resource_id], fit.exhaustion_at, now):
+            await conn.execute(
+                "UPDATE capacity_forecasts SET published_exhaustion_at = exhaustion_at "
+                "WHERE resource_id = $1 AND indicator = $2",
+                resource_id,
+                Indicator.UTILIZATION.value,
+            )
             out.append(
                 new_event(
                     CapacityForecastChanged(

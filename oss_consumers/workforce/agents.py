@@ -169,8 +169,7 @@ async def dispatch_waiting(
     why: their creation is announced as pending instead of a change.
 
     Only work orders some free technician could do are read, so a backlog of thousands waiting
-    for a busy crew costs nothing when nobody is free."""
-    await conn.execute(_LOCK)
+    for a busy crew costs nothing when nobody is free. The caller holds ``_LOCK``."""
     loads = await store.loads(conn)
     free = [t for t in await store.technicians(conn) if t.on_shift(now) and loads.get(t.id, 0) < t.max_open]
     out: Out = []
@@ -343,6 +342,7 @@ async def _report(
 async def check_timers(conn: Connection, now: datetime) -> list[Envelope[EventPayload]]:
     """Periodic: dispatch what waits (shifts change, technicians free up) and publish each SLA
     breach once."""
+    await conn.execute(_LOCK)
     out, _ = await dispatch_waiting(conn, now)
     for r in await store.breach_overdue(conn, now):
         out.append(

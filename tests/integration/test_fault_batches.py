@@ -253,6 +253,19 @@ async def test_tickets_open_past_their_severity_limit_are_escalated_once(
         assert mine(await escalate_overdue_tickets(conn, created + timedelta(minutes=30))) == []
     assert escalated.priority == 1 and escalated.limit_seconds == 900  # type: ignore[attr-defined]
     assert escalated.open_seconds == 960  # type: ignore[attr-defined]
+    # A major ticket (priority 2, 1 h) is raised a step: to priority 1.
+    major = dataclasses.replace(LINK_CONDITION, severity=PerceivedSeverity.MAJOR)
+    out = await apply(pool, [raise_event(link(tag, "B"), major, T0, "p")])
+    [second] = [e.data for e in out if e.type == "TroubleTicketCreated"]
+    assert second.priority == 2  # type: ignore[attr-defined]
+    async with pool.acquire() as conn, conn.transaction():
+        made = await conn.fetchval("SELECT created_at FROM trouble_tickets WHERE id = $1", second.ticket_id)  # type: ignore[attr-defined]
+        stepped = [
+            e.data
+            for e in await escalate_overdue_tickets(conn, made + timedelta(minutes=61))
+            if e.data.ticket_id == second.ticket_id  # type: ignore[attr-defined]
+        ]
+    assert [(s.priority, s.limit_seconds) for s in stepped] == [(1, 3600)]  # type: ignore[attr-defined]
 
 
 async def test_a_severity_change_moves_the_operational_state(oss: tuple[asyncpg.Pool, str]) -> None:

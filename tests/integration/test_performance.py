@@ -100,3 +100,4 @@ async def test_a_growing_load_gets_a_forecast_of_its_exhaustion(oss: asyncpg.Poo
     assert stored["exhaustion_at"] is not None and stored["windows"] == 7
     # A trend this steady moves its exhaustion time little from one window to the next.
     assert len(published) < 7
+    assert len(published) == 1  # the same straight line each time: the first forecast stands

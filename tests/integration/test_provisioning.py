@@ -10,7 +10,7 @@ import asyncpg
 import pytest_asyncio
 
 from events import Envelope, EventPayload, new_event
-from events.bss import ServiceProvisioningRequested
+from events.bss import ServiceProvisioningRequested, ServiceTerminationRequested
 from oss_consumers.inventory.provisioning import provision
 from runtime.infra import Endpoints
 from runtime.settings import Settings
@@ -70,6 +70,7 @@ async def test_a_locked_link_takes_no_service_and_its_alarms_open_no_ticket(oss:
     from events.x733 import ResourceType
     from oss_consumers.fault.agents import handle_batch
     from oss_consumers.inventory.agents import handle
+    from oss_consumers.inventory.states import usage_state
     from producers.probes import CONDITIONS, Resource, clear_event, raise_event
 
     tag = uuid.uuid4().hex[:6].upper()
@@ -96,7 +97,8 @@ async def test_a_locked_link_takes_no_service_and_its_alarms_open_no_ticket(oss:
         )
 
     async def usage() -> str:
-        return str(await oss.fetchval("SELECT usage_state FROM resources WHERE id = $1", link))
+        async with oss.acquire() as conn:
+            return await usage_state(conn, link)
 
     [locked] = await inventory(administer(AdministrativeState.LOCKED))
     assert locked.type == "ResourceAdministrativeStateChanged"
@@ -123,3 +125,9 @@ async def test_a_locked_link_takes_no_service_and_its_alarms_open_no_ticket(oss:
     [activated] = await inventory(request2)
     assert activated.type == "ServiceActivated"
     assert await usage() == "active"
+    # Its only service ends: the link is idle again.
+    [ended] = await inventory(
+        ServiceTerminationRequested(service_id=f"SVC-{tag}-2", order_id=f"PO-{tag}-3", requested_at=T0)
+    )
+    assert ended.type == "ServiceTerminated"
+    assert await usage() == "idle"
