@@ -529,32 +529,37 @@ class HubDispatcher:
             log.info("event hub started", component=self.component, topics=self.topics)
             try:
                 while True:
-                    if not await self._subscriptions():
-                        # Nobody to deliver to: keep the group's position at the end instead of
-                        # reading every event for nothing. A subscription made meanwhile still
-                        # gets what follows it: its events lie after the position kept here.
-                        await self._skip_to_end(consumer)
-                        await asyncio.sleep(IDLE_CHECK_SECONDS)
-                        continue
                     batch = await consumer.getmany(
                         timeout_ms=settings.consumer_poll_ms, max_records=settings.consumer_max_batch
                     )
+                    # Read after the fetch: a subscription this read misses was made after every
+                    # record of the batch reached the bus, so it is owed none of them.
+                    subscriptions = await self._subscriptions()
+                    if not subscriptions:
+                        # Nobody to deliver to: keep the group's position at the end instead of
+                        # decoding every event for nothing, and look again in a while.
+                        await self._skip_to_end(consumer)
+                        await asyncio.sleep(IDLE_CHECK_SECONDS)
+                        continue
                     if not batch:
                         continue
-                    await self._dispatch(self.delivery, batch)
+                    await self._dispatch(self.delivery, batch, subscriptions)
                     await consumer.commit(
                         {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
                     )
             finally:
                 await consumer.stop()
 
-    @staticmethod
-    async def _skip_to_end(consumer: AIOKafkaConsumer) -> None:
-        """Move the group's committed position to the end of every assigned partition."""
+    async def _skip_to_end(self, consumer: AIOKafkaConsumer) -> None:
+        """Move the group's committed position to the end of every assigned partition, unless a
+        subscription appeared meanwhile. The ends are read first: whatever lies before them
+        happened before a subscription made after the check, so skipping it loses nothing."""
         assigned = list(consumer.assignment())
         if not assigned:
             return
         ends = await consumer.end_offsets(assigned)
+        if await self._subscriptions():
+            return
         for tp, offset in ends.items():
             consumer.seek(tp, offset)
         await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
@@ -591,8 +596,8 @@ class HubDispatcher:
         self,
         delivery: CallbackDelivery,
         batch: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]],
+        subscriptions: Mapping[str, list[Subscription]],
     ) -> None:
-        subscriptions = await self._subscriptions()
         wanted = frozenset(subscriptions)
         plan: dict[str, tuple[Subscription, list[dict[str, Any]]]] = {}
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []

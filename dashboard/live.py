@@ -35,11 +35,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard import views
+from dashboard.api.tmf import EdgeDep
 from dashboard.context import Edge
 from events import DecodeError, decode
 from runtime.topology import ANY_TYPE
@@ -415,13 +416,13 @@ async def tail_bus(edge: Edge, feed: LiveFeed, poll_ms: int = 250) -> None:
 
 
 async def _rewind(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], recent: int) -> None:
-    """Position each partition ``recent`` events before its end (or at its start)."""
+    """Position each partition ``recent`` events before its end, but never back over what the
+    feed has had already (those events keep their sequence numbers in the history)."""
     if not partitions:
         return
     ends = await consumer.end_offsets(partitions)
-    starts = await consumer.beginning_offsets(partitions)
     for tp in partitions:
-        consumer.seek(tp, max(starts.get(tp, 0), ends.get(tp, 0) - recent))
+        consumer.seek(tp, max(await consumer.position(tp), ends.get(tp, 0) - recent))
 
 
 def publish_records(feed: LiveFeed, records: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -603,14 +604,6 @@ class Snapshot(BaseModel):
     invoices: views.InvoicesPane
     metrics: Metrics
     bus: BusInfo
-
-
-def _edge(request: Request) -> Edge:
-    edge: Edge = request.app.state.edge
-    return edge
-
-
-EdgeDep = Annotated[Edge, Depends(_edge)]
 
 
 @router.get("/", include_in_schema=False)

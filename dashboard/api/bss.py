@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import Field, field_validator
 
 from bss_consumers.ordering import portal
 from bss_consumers.ordering.agents import CANCELLABLE
-from dashboard.api.errors import ERROR_RESPONSES, ApiError, TmfError, bad_request, not_found
+from dashboard.api.errors import ERROR_RESPONSES, ApiError, TmfError, bad_request, not_found, published
 from dashboard.api.tmf import (
+    EdgeDep,
     EntityRef,
     Money,
     Page,
@@ -33,12 +32,9 @@ from dashboard.api.tmf import (
     TmfModel,
     TmfRequest,
     Where,
-    edge_of,
     fetch_page,
     href,
-    page_headers,
 )
-from dashboard.context import Edge
 from events.bss import InvoiceLineKind, InvoiceState, ProductOrderState
 from events.network import UsageKind
 
@@ -52,20 +48,12 @@ router = APIRouter(responses=ERROR_RESPONSES)
 T = TypeVar("T")
 
 
-async def bss_pool(edge: Annotated[Edge, Depends(edge_of)]) -> asyncpg.Pool:
+async def bss_pool(edge: EdgeDep) -> asyncpg.Pool:
     """The BSS schema's pool: the only data this API reads."""
     return edge.bss_pool
 
 
 BssPool = Annotated[asyncpg.Pool, Depends(bss_pool)]
-
-
-async def _publish(request: Awaitable[T]) -> T:
-    """Publish a customer's request; 503 when the bus does not take it."""
-    try:
-        return await request
-    except KafkaError as exc:
-        raise ApiError(503, f"the event bus did not take the request: {exc}") from None
 
 
 # TMF622 product orders --------------------------------------------------------------------------
@@ -275,7 +263,7 @@ _ORDER_SOURCE = "product_orders o LEFT JOIN product_offerings p ON p.id = o.offe
 _ORDER_COLUMNS = """
     o.id, o.customer_id, o.offering_id, p.name AS offering_name, o.a_site_id, o.z_site_id, o.state,
     o.service_id, o.reason, o.requested_at, o.updated_at,
-    coalesce(to_jsonb(o) ->> 'action', 'add') AS action
+    o.action
 """
 
 
@@ -365,10 +353,9 @@ async def list_orders(
         .add("o.requested_at > {}", query.ordered_after)
         .add("o.requested_at < {}", query.ordered_before)
     )
-    total, rows = await fetch_page(
-        pool, _ORDER_SOURCE, _ORDER_COLUMNS, where, "o.requested_at DESC, o.id", query
+    rows = await fetch_page(
+        pool, _ORDER_SOURCE, _ORDER_COLUMNS, where, "o.requested_at DESC, o.id", query, response
     )
-    page_headers(response, total, len(rows))
     return [_order_of_row(request, r) for r in rows]
 
 
@@ -405,7 +392,7 @@ async def create_order(
     response: Response,
     order: Annotated[ProductOrderCreate, Body()],
     pool: BssPool,
-    edge: Annotated[Edge, Depends(edge_of)],
+    edge: EdgeDep,
 ) -> ProductOrder:
     """Check the order (one item, an existing customer and offering, two different sites), publish
     it, and answer 201 with the order ``acknowledged`` and its ``Location``. Ordering then asks
@@ -421,7 +408,7 @@ async def create_order(
         raise bad_request(f"unknown customer {customer_id!r}", "invalidBody")
     if offering is None:
         raise bad_request(f"unknown product offering {offering_id!r}", "invalidBody")
-    placed = await _publish(
+    placed = await published(
         portal.place_order(edge.bus.publisher(portal.COMPONENT), customer_id, offering_id, a_site, z_site)
     )
     created = _order(
@@ -469,7 +456,7 @@ async def cancel_order(
     request: Request,
     task: Annotated[CancelProductOrderCreate, Body()],
     pool: BssPool,
-    edge: Annotated[Edge, Depends(edge_of)],
+    edge: EdgeDep,
 ) -> CancelProductOrder:
     """Ask ordering to cancel an order that is not completed yet (409 once it is too late)."""
     order_id = task.product_order.id
@@ -478,7 +465,7 @@ async def cancel_order(
     if state != ProductOrderState.CANCELLED and state not in CANCELLABLE:
         raise ApiError(409, f"order {order_id} is {state}: it can no longer be cancelled")
     if state != ProductOrderState.CANCELLED:
-        await _publish(
+        await published(
             portal.cancel_order(edge.bus.publisher(portal.COMPONENT), order_id, task.cancellation_reason)
         )
     return CancelProductOrder(
@@ -613,10 +600,9 @@ async def list_bills(
         .add("bill_date > {}", query.billed_after)
         .add("bill_date < {}", query.billed_before)
     )
-    total, rows = await fetch_page(
-        pool, "invoices", _BILL_COLUMNS, where, "bill_date DESC, bill_number DESC", query
+    rows = await fetch_page(
+        pool, "invoices", _BILL_COLUMNS, where, "bill_date DESC, bill_number DESC", query, response
     )
-    page_headers(response, total, len(rows))
     return [_bill(request, r) for r in rows]
 
 
@@ -776,10 +762,9 @@ async def list_usage(
         .add("start_time > {}", query.used_after)
         .add("start_time < {}", query.used_before)
     )
-    total, rows = await fetch_page(
-        pool, "rated_usage", _USAGE_COLUMNS, where, "start_time DESC, usage_id", query
+    rows = await fetch_page(
+        pool, "rated_usage", _USAGE_COLUMNS, where, "start_time DESC, usage_id", query, response
     )
-    page_headers(response, total, len(rows))
     return [_usage(request, r) for r in rows]
 
 

@@ -6,11 +6,13 @@ error bodies."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -19,19 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 TMF_PREFIX = "/tmf-api/"
 
-_REASONS = {
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Entity",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 _CODES = {
     400: "invalidRequest",
     404: "notFound",
@@ -65,11 +58,26 @@ class ApiError(HTTPException):
     def __init__(self, status: int, message: str, code: str | None = None):
         self.error = TmfError(
             code=code or _CODES.get(status, "error"),
-            reason=_REASONS.get(status, "Error"),
+            reason=_reason(status),
             message=message,
             status=str(status),
         )
         super().__init__(status, self.error.model_dump(by_alias=True))
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+async def published(request: Awaitable[T]) -> T:
+    """Await a publish for a request; 503 when the event bus does not take it."""
+    try:
+        return await request
+    except KafkaError as exc:
+        raise ApiError(503, f"the event bus did not take the request: {exc}") from None
 
 
 def not_found(kind: str, resource_id: str) -> ApiError:

@@ -8,18 +8,18 @@ alarm event. So a PATCH answers 202 with the alarm as it is now.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 import asyncpg
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ConfigDict, Field, model_validator
 
-from dashboard.api.errors import ERROR_RESPONSES, ApiError, not_found
+from dashboard.api.errors import ERROR_RESPONSES, ApiError, not_found, published
 from dashboard.api.tmf import (
+    EdgeDep,
     EntityRef,
     Page,
     QueryTime,
@@ -27,12 +27,9 @@ from dashboard.api.tmf import (
     TmfModel,
     TmfRequest,
     Where,
-    edge_of,
     fetch_page,
     href,
-    page_headers,
 )
-from dashboard.context import Edge
 from events.oss import AckState, TroubleTicketStatus
 from events.x733 import AlarmType, PerceivedSeverity, ResourceType
 from oss_consumers.fault import console
@@ -44,20 +41,12 @@ TICKETS = "/tmf-api/troubleTicket/v5/troubleTicket"
 router = APIRouter(responses=ERROR_RESPONSES)
 
 
-async def oss_pool(edge: Annotated[Edge, Depends(edge_of)]) -> asyncpg.Pool:
+async def oss_pool(edge: EdgeDep) -> asyncpg.Pool:
     """The OSS schema's pool: the only data this API reads."""
     return edge.oss_pool
 
 
 OssPool = Annotated[asyncpg.Pool, Depends(oss_pool)]
-
-
-async def _publish(request: Awaitable[None]) -> None:
-    """Publish an operator's request; 503 when the bus does not take it."""
-    try:
-        await request
-    except KafkaError as exc:
-        raise ApiError(503, f"the event bus did not take the request: {exc}") from None
 
 
 # TMF642 alarms --------------------------------------------------------------------------------
@@ -195,8 +184,9 @@ async def list_alarms(
         .add("a.raised_at > {}", query.raised_after)
         .add("a.raised_at < {}", query.raised_before)
     )
-    total, rows = await fetch_page(pool, "alarms a", _ALARM_COLUMNS, where, "a.raised_at DESC, a.id", query)
-    page_headers(response, total, len(rows))
+    rows = await fetch_page(
+        pool, "alarms a", _ALARM_COLUMNS, where, "a.raised_at DESC, a.id", query, response
+    )
     return [_alarm(request, r) for r in rows]
 
 
@@ -265,7 +255,7 @@ async def patch_alarm(
     alarm_id: ResourceId,
     update: Annotated[AlarmUpdate, Body()],
     pool: OssPool,
-    edge: Annotated[Edge, Depends(edge_of)],
+    edge: EdgeDep,
 ) -> Alarm:
     """Publish the operator's request to fault management, which applies it shortly; answers 202
     with the alarm as it is before that."""
@@ -274,11 +264,11 @@ async def patch_alarm(
     if update.ack_state is not None:
         assert update.ack_user_id is not None
         undo = update.ack_state is AckState.UNACKNOWLEDGED
-        await _publish(console.request_acknowledgement(publisher, alarm_id, update.ack_user_id, undo=undo))
+        await published(console.request_acknowledgement(publisher, alarm_id, update.ack_user_id, undo=undo))
     if update.state is not None:
         operator = update.clear_user_id or update.ack_user_id
         assert operator is not None
-        await _publish(console.request_clearance(publisher, alarm_id, operator))
+        await published(console.request_clearance(publisher, alarm_id, operator))
     return _alarm(request, row)
 
 
@@ -329,7 +319,7 @@ async def clear_alarms(
     request: Request,
     task: Annotated[ClearAlarmsRequest, Body()],
     pool: OssPool,
-    edge: Annotated[Edge, Depends(edge_of)],
+    edge: EdgeDep,
 ) -> ClearAlarms:
     """Ask fault management to clear each alarm of the pattern that is not cleared yet. Every id
     must be known (404 otherwise, and nothing is requested)."""
@@ -342,7 +332,7 @@ async def clear_alarms(
     to_clear = [i for i in ids if states[i] != AlarmState.CLEARED]
     publisher = edge.bus.publisher(console.COMPONENT)
     for alarm_id in to_clear:
-        await _publish(console.request_clearance(publisher, alarm_id, task.clear_user_id))
+        await published(console.request_clearance(publisher, alarm_id, task.clear_user_id))
     return ClearAlarms(
         id=str(uuid.uuid4()),
         state="acknowledged",
@@ -518,10 +508,9 @@ async def list_tickets(
         .add("t.created_at > {}", query.created_after)
         .add("t.created_at < {}", query.created_before)
     )
-    total, rows = await fetch_page(
-        pool, _TICKET_SOURCE, _TICKET_COLUMNS, where, "t.created_at DESC, t.id", query
+    rows = await fetch_page(
+        pool, _TICKET_SOURCE, _TICKET_COLUMNS, where, "t.created_at DESC, t.id", query, response
     )
-    page_headers(response, total, len(rows))
     return [_ticket(request, r) for r in rows]
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import asyncpg
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -60,6 +60,10 @@ def edge_of(request: Request) -> Edge:
     """The running system the app was built for."""
     edge: Edge = request.app.state.edge
     return edge
+
+
+EdgeDep = Annotated[Edge, Depends(edge_of)]
+"""The running system, as an endpoint's dependency."""
 
 
 class TmfModel(BaseModel):
@@ -162,12 +166,6 @@ def href(request: Request, path: str, resource_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}{path}/{quote(resource_id, safe='')}"
 
 
-def page_headers(response: Response, total: int, count: int) -> None:
-    """Set the TMF630 pagination headers of a list response."""
-    response.headers["X-Total-Count"] = str(total)
-    response.headers["X-Result-Count"] = str(count)
-
-
 class Where:
     """The WHERE clause of a list query, built from the filters a request gives: each condition
     holds one ``{}`` that becomes the next ``$n`` parameter. Conditions come from this code, values
@@ -189,9 +187,10 @@ class Where:
 
 
 async def fetch_page(
-    pool: asyncpg.Pool, source: str, columns: str, where: Where, order_by: str, page: Page
-) -> tuple[int, Sequence[asyncpg.Record]]:
-    """The matching total and one page of rows of ``SELECT columns FROM source``."""
+    pool: asyncpg.Pool, source: str, columns: str, where: Where, order_by: str, page: Page, response: Response
+) -> Sequence[asyncpg.Record]:
+    """One page of rows of ``SELECT columns FROM source``, with the TMF630 pagination headers set
+    on ``response``: ``X-Total-Count`` (how many match) and ``X-Result-Count`` (on this page)."""
     n = len(where.args)
     async with pool.acquire() as conn:
         total = await conn.fetchval(f"SELECT count(*) FROM {source} WHERE {where.sql()}", *where.args)
@@ -202,4 +201,6 @@ async def fetch_page(
             page.limit,
             page.offset,
         )
-    return int(total), rows
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Result-Count"] = str(len(rows))
+    return rows

@@ -874,10 +874,13 @@ function addEvent(event) {
 function connect() {
   const source = new EventSource("/live/events");
   const status = $("connection");
+  let opened = false;
   source.addEventListener("open", () => {
     status.textContent = "live";
     status.className = "connection live";
-    refreshAll();
+    // The snapshot has just been loaded; after a reconnection the panes may be behind.
+    if (opened) refreshAll();
+    opened = true;
   });
   source.addEventListener("error", () => {
     status.textContent = "reconnecting…";

@@ -419,6 +419,7 @@ async def test_a_ticket_shows_its_alarm_services_and_history(api: Served, incide
     assert listed.status_code == 200, listed.text
     assert incident["ticket"] in [t["id"] for t in listed.json()]
     assert int(listed.headers["X-Total-Count"]) >= 1
+    assert int(listed.headers["X-Total-Count"]) == int(listed.headers["X-Result-Count"]) == len(listed.json())
     assert_error(await api.client.get(f"{TICKETS}/TT-NOPE"), 404, "TT-NOPE")
     assert_error(await api.client.get(TICKETS, params={"status": "open"}), 400, "status")
 

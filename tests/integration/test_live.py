@@ -333,6 +333,7 @@ async def test_the_snapshot_endpoints_answer_with_the_panes(served: Served) -> N
     assert set(snapshot) == {*PANES, "metrics", "bus"}
     for pane in PANES:
         assert set(panes[pane]) == set(snapshot[pane]), pane
+        assert panes[pane] == snapshot[pane], pane  # the same read models, not just the same keys
 
     console = snapshot["alarms"]
     assert [a["id"] for a in console["alarms"]] == [ids["backbone"], ids["root"]]  # critical first
