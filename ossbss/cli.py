@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -25,6 +25,7 @@ from runtime.settings import Settings
 from runtime.topology import TopologyError, TopologyViolation
 
 log = structlog.get_logger("ossbss")
+T = TypeVar("T")
 
 
 class UsageError(RuntimeError):
@@ -37,6 +38,15 @@ def _settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise UsageError(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event that Ctrl-C (SIGINT) or SIGTERM sets."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 @contextlib.asynccontextmanager
@@ -68,10 +78,7 @@ async def _up(args: argparse.Namespace) -> int:
         receivers.enabled_kinds(settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     async with infrastructure(settings) as endpoints:
         endpoints_file = write_endpoints(settings, endpoints)
         try:
@@ -168,10 +175,8 @@ async def _tail(args: argparse.Namespace) -> int:
     )
     await consumer.start()
     await consumer.topics()  # metadata of every topic, for their partitions
-    stop = asyncio.Event()
+    stop = _stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     seen = 0
     try:
         partitions = [
@@ -255,8 +260,11 @@ def _tail_line(record: Any, as_json: bool, decode: Any, decode_error: type[Excep
 # alarm, probe
 
 
-async def _publish_command(component: str, send: Callable[[Publisher], Awaitable[None]]) -> None:
-    """Publish one command event as ``component``, on a running system's broker."""
+async def _publish_command(
+    component: str, send: Callable[[Publisher], Awaitable[T]], what: str = "request"
+) -> T:
+    """Publish as ``component`` on a running system's broker; returns what ``send`` returns. A
+    payload the catalog refuses is a usage error naming ``what`` was invalid."""
     from runtime.bus import Bus
     from runtime.infra import existing_endpoints
     from runtime.topology import Topology
@@ -266,9 +274,11 @@ async def _publish_command(component: str, send: Callable[[Publisher], Awaitable
     bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-cli")
     await bus.start()
     try:
-        await send(bus.publisher(component))
+        return await send(bus.publisher(component))
+    except ValidationError as exc:
+        raise UsageError(f"invalid {what}: {exc.errors()[0]['msg']}") from None
     except KafkaError as exc:
-        raise UsageError(f"could not publish the request: {exc}") from None
+        raise UsageError(f"could not publish the {what}: {exc}") from None
     finally:
         await bus.stop()
 
@@ -376,6 +386,7 @@ async def _receive(args: argparse.Namespace) -> int:
     from producers import receivers
     from runtime.bus import Bus
     from runtime.infra import existing_endpoints
+    from runtime.supervisor import supervise
     from runtime.topology import Topology
 
     settings = _settings()
@@ -390,10 +401,7 @@ async def _receive(args: argparse.Namespace) -> int:
         client_id=f"ossbss-receive-{args.kind}",
     )
     await bus.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     try:
         receiver = receivers.build(
             args.kind,
@@ -403,7 +411,8 @@ async def _receive(args: argparse.Namespace) -> int:
         )
         _out(f"{args.kind} receiver on {await receiver.start()}; Ctrl-C stops")
         tasks = [
-            asyncio.create_task(receiver.run()),
+            # A receiver that fails is logged and restarted, as under `ossbss up`.
+            asyncio.create_task(supervise(receivers.COMPONENTS[args.kind], receiver.run)),
             asyncio.create_task(receivers.report_status([receiver], _out, every=settings.summary_interval)),
         ]
         try:
@@ -424,9 +433,7 @@ async def _cdr_load(args: argparse.Namespace) -> int:
     from producers.receivers.common import InputRejected
 
     settings = _settings()
-    mapping: cdr.CdrMapping | Literal["auto"] = (
-        "auto" if args.mapping == "auto" else cdr.MAPPINGS[args.mapping]
-    )
+    mapping = cdr.mapping_of(args.mapping or settings.cdr_mapping)
     ledger = cdr.CdrLedger(cdr.ledger_path_for(settings.cdr_inbox))
     missing = [f for f in args.files if not f.is_file()]
     if missing:
@@ -460,9 +467,6 @@ async def _probe(args: argparse.Namespace) -> int:
 
     from oss_consumers.inventory.seed import load_network
     from producers import probes
-    from runtime.bus import Bus
-    from runtime.infra import existing_endpoints
-    from runtime.topology import Topology
 
     settings = _settings()
     resources = {r.id: r for r in probes.resources_of(load_network(settings.network_file))}
@@ -471,15 +475,9 @@ async def _probe(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown resource {args.resource!r}; known: {', '.join(sorted(resources))}")
     conditions = probes.CONDITIONS[resource.type]
     condition = conditions[0] if not args.minor else conditions[1]
-    endpoints = existing_endpoints(settings, need_database=False)
-    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-probe")
-    await bus.start()
-    try:
-        make = probes.raise_event if args.action == "raise" else probes.clear_event
-        event = make(resource, condition, datetime.now(UTC), "probe-cli")
-        await bus.publisher(probes.COMPONENT).publish(event)
-    finally:
-        await bus.stop()
+    make = probes.raise_event if args.action == "raise" else probes.clear_event
+    event = make(resource, condition, datetime.now(UTC), "probe-cli")
+    await _publish_command(probes.COMPONENT, lambda p: p.publish(event), "notification")
     _out(f"{args.action} {condition.probable_cause.value} on {resource.type.value} {resource.id} published")
     return 0
 
@@ -538,9 +536,6 @@ async def _payment_record(args: argparse.Namespace) -> int:
     from decimal import Decimal, InvalidOperation
 
     from bss_consumers.billing import gateway
-    from runtime.bus import Bus
-    from runtime.infra import existing_endpoints
-    from runtime.topology import Topology
 
     try:
         minor = Decimal(args.amount) * 100
@@ -548,55 +543,45 @@ async def _payment_record(args: argparse.Namespace) -> int:
         raise UsageError(f"--amount {args.amount!r} is not a number") from None
     if minor != minor.to_integral_value() or minor <= 0:
         raise UsageError(f"--amount {args.amount!r} must be positive with at most two decimals")
-    settings = _settings()
-    endpoints = existing_endpoints(settings, need_database=False)
-    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-payments")
-    await bus.start()
-    try:
-        payment = await gateway.record_payment(
-            bus.publisher(gateway.COMPONENT), args.account, int(minor), args.currency, args.payment_id
-        )
-    except ValidationError as exc:
-        raise UsageError(f"invalid payment: {exc.errors()[0]['msg']}") from None
-    finally:
-        await bus.stop()
+    payment = await _publish_command(
+        gateway.COMPONENT,
+        lambda p: gateway.record_payment(p, args.account, int(minor), args.currency, args.payment_id),
+        "payment",
+    )
     _out(f"payment {payment.payment_id} of {args.amount} {args.currency} for {args.account} recorded")
     return 0
 
 
 async def _order(args: argparse.Namespace) -> int:
     from bss_consumers.ordering import portal
-    from runtime.bus import Bus
-    from runtime.infra import existing_endpoints
-    from runtime.topology import Topology
 
     settings = _settings()
     if args.action == "list":
         return await _order_list(args, settings)
-    endpoints = existing_endpoints(settings, need_database=False)
-    bus = Bus(endpoints.bootstrap_servers, Topology.load(settings.topology_path), client_id="ossbss-orders")
-    await bus.start()
-    try:
-        publisher = bus.publisher(portal.COMPONENT)
-        if args.action == "place":
-            order = await portal.place_order(
-                publisher, args.customer, args.offering, args.a_site, args.z_site
-            )
-            _out(
-                f"order {order.order_id} placed: {args.offering} for {args.customer}, {args.a_site} to {args.z_site}"
-            )
-            _out("follow it with: ossbss order list, or ossbss tail bss.product-orders")
-        elif args.action == "terminate":
-            ending = await portal.terminate_service(publisher, args.customer, args.service_id, args.reason)
-            _out(f"order {ending.order_id} placed: terminate {args.service_id} of {args.customer}")
-            _out("follow it with: ossbss order list, or ossbss tail bss.product-orders")
-        else:
-            await portal.cancel_order(publisher, args.order_id, args.reason)
-            _out(f"cancellation of {args.order_id} requested")
-    except ValidationError as exc:
-        raise UsageError(f"invalid order: {exc.errors()[0]['msg']}") from None
-    finally:
-        await bus.stop()
+    follow = "follow it with: ossbss order list, or ossbss tail bss.product-orders"
+    if args.action == "place":
+        order = await _publish_command(
+            portal.COMPONENT,
+            lambda p: portal.place_order(p, args.customer, args.offering, args.a_site, args.z_site),
+            "order",
+        )
+        _out(
+            f"order {order.order_id} placed: {args.offering} for {args.customer}, {args.a_site} to {args.z_site}"
+        )
+        _out(follow)
+    elif args.action == "terminate":
+        ending = await _publish_command(
+            portal.COMPONENT,
+            lambda p: portal.terminate_service(p, args.customer, args.service_id, args.reason),
+            "order",
+        )
+        _out(f"order {ending.order_id} placed: terminate {args.service_id} of {args.customer}")
+        _out(follow)
+    else:
+        await _publish_command(
+            portal.COMPONENT, lambda p: portal.cancel_order(p, args.order_id, args.reason), "order"
+        )
+        _out(f"cancellation of {args.order_id} requested")
     return 0
 
 
@@ -703,7 +688,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="simulated alarms per second (default: OSSBSS_PROBE_RATE or 0.5)",
     )
-    up.add_argument("--no-simulator", action="store_true", help="run without the probe simulator")
+    up.add_argument(
+        "--no-simulator",
+        action="store_true",
+        help="run without any simulator (probes, mediation, KPIs, technicians)",
+    )
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
     topo = sub.add_parser("topology", help="check or apply topology.yaml").add_subparsers(
@@ -771,7 +760,11 @@ def parser() -> argparse.ArgumentParser:
     cdr_cmd = sub.add_parser("cdr", help="usage files").add_subparsers(dest="action", required=True)
     cdr_load = cdr_cmd.add_parser("load", help="publish the usage records of CSV CDR files, once each")
     cdr_load.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    cdr_load.add_argument("--mapping", choices=["auto", "asterisk", "generic"], default="auto")
+    cdr_load.add_argument(
+        "--mapping",
+        choices=["auto", "asterisk", "generic"],
+        help="column mapping (default: OSSBSS_CDR_MAPPING)",
+    )
     cdr_load.add_argument("--every", type=int, default=1000, help="print progress every N rows")
 
     billing_cmd = sub.add_parser("billing", help="bill runs").add_subparsers(dest="action", required=True)

@@ -63,7 +63,6 @@ class KpiSimulator:
     resources: list[tuple[str, ResourceType]]
     interval: float = 5.0
     seed: int | None = None
-    sent: int = 0
     _bases: dict[str, float] = field(default_factory=dict)
 
     async def run(self) -> None:
@@ -89,7 +88,6 @@ class KpiSimulator:
                     samples.append(sample_event(resource, Indicator.PACKET_LOSS, loss, now, kind))
                     samples.append(sample_event(resource, Indicator.LATENCY, latency, now, kind))
             await self.publisher.publish(*samples)
-            self.sent += len(samples)
             await asyncio.sleep(self.interval)
 
 

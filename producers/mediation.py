@@ -64,7 +64,6 @@ class MediationSimulator:
     resend_ratio: float = 0.02
     stray_ratio: float = 0.01
     seed: int | None = None
-    sent: int = 0
 
     async def run(self) -> None:
         rng = random.Random(self.seed)
@@ -81,7 +80,6 @@ class MediationSimulator:
                     batch.append(event)  # the same record, same id: rated once
             if batch:
                 await self.publisher.publish(*batch)
-                self.sent += len(batch)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

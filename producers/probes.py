@@ -166,7 +166,6 @@ class ProbeSimulator:
     repeat_ratio: float = 0.2
     early_clear_ratio: float = 0.05
     seed: int | None = None
-    sent: int = 0
     _active: dict[tuple[str, ProbableCause], datetime] = field(default_factory=dict)
 
     async def resynchronize(self) -> None:
@@ -175,7 +174,6 @@ class ProbeSimulator:
         now = datetime.now(UTC)
         events = [clear_event(r, c, now, self._probe(r)) for r in self.resources for c in CONDITIONS[r.type]]
         await self.publisher.publish(*events)
-        self.sent += len(events)
 
     def _probe(self, resource: Resource) -> str:
         return "probe-" + resource.id.split("-")[1].lower()
@@ -202,15 +200,12 @@ class ProbeSimulator:
                 cleared_at = raised_at + timedelta(seconds=rng.uniform(0.2, 1.0))
                 await self.publisher.publish(clear_event(resource, condition, cleared_at, probe))
                 await self.publisher.publish(raise_event(resource, condition, raised_at, probe))
-                self.sent += 2
                 return
             copies = rng.choice((2, 3)) if rng.random() < self.repeat_ratio else 1
             for _ in range(copies):
                 await self.publisher.publish(raise_event(resource, condition, datetime.now(UTC), probe))
-                self.sent += 1
                 await asyncio.sleep(rng.uniform(0.05, 0.5))
             await asyncio.sleep(rng.uniform(*self.hold_seconds))
             await self.publisher.publish(clear_event(resource, condition, datetime.now(UTC), probe))
-            self.sent += 1
         finally:
             self._active.pop(key, None)

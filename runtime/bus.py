@@ -12,12 +12,12 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from events import Envelope, EventPayload, encode
+from events.codec import Headers
 from runtime.db import Connection
 from runtime.topology import Topology
 
 log = structlog.get_logger(__name__)
 
-Headers = list[tuple[str, bytes]]
 
 
 class Bus:
@@ -131,7 +131,6 @@ class OutboxRelay:
         self.bus = bus
         self.batch = batch
         self._wake = asyncio.Event()
-        self.published = 0
 
     def wake(self) -> None:
         """Tell the relay there is something new (it also polls every second)."""
@@ -177,5 +176,4 @@ class OutboxRelay:
         )
         # Exactly the ids sent: a transaction that took a lower id may commit after this read.
         await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-        self.published += len(rows)
         return len(rows)

@@ -110,8 +110,9 @@ async def handle(conn: Connection, event: Envelope[EventPayload]) -> Sequence[En
 async def apply_payment(
     conn: Connection, cause: Envelope[EventPayload], payment: PaymentReceived
 ) -> list[Envelope[EventPayload]]:
-    """Settle the account's unpaid invoices with a payment, oldest first; what is left over stays
-    on the payment for the next invoice. A payment seen before changes nothing."""
+    """Settle the account's unpaid invoices with a payment, oldest first; what is left over is
+    kept on the payment (``unapplied_minor``): a later bill run does not draw on it yet. A payment
+    seen before changes nothing."""
     currency = await conn.fetchval("SELECT currency FROM accounts WHERE id = $1", payment.account_id)
     if currency is None:
         raise Rejected(f"no account {payment.account_id}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import fcntl
 import hashlib
 import json
 import os
@@ -276,17 +277,24 @@ class Resume:
 
 class CdrLedger:
     """Per file content (sha256): how many data rows are done (published, not billable or
-    rejected), and whether the file is complete. A JSON file, rewritten atomically."""
+    rejected), and whether the file is complete. A JSON file, rewritten atomically.
+
+    The file is the ledger, not this object's copy: it is read again before each decision and
+    merged under a lock on each write, so the inbox of a running system and ``ossbss cdr load``
+    share it."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.entries: dict[str, LedgerEntry] = {}
-        if path.exists():
-            try:
-                raw = json.loads(path.read_text())
-                self.entries = {sha: LedgerEntry(**entry) for sha, entry in raw["files"].items()}
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}: not a CDR ledger ({exc})") from None
+        self.entries = self._read()
+
+    def _read(self) -> dict[str, LedgerEntry]:
+        if not self.path.exists():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text())
+            return {sha: LedgerEntry(**entry) for sha, entry in raw["files"].items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{self.path}: not a CDR ledger ({exc})") from None
 
     def record(
         self,
@@ -299,15 +307,16 @@ class CdrLedger:
     ) -> None:
         """Note progress on a file and write the ledger. ``supersedes`` is the entry of the
         earlier version this content extends: its rows are counted in this one, so it goes."""
-        self.entries[sha256] = LedgerEntry(name, size, rows_done, complete, datetime.now(UTC).isoformat())
-        if supersedes is not None and supersedes != sha256:
-            self.entries.pop(supersedes, None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(
-            json.dumps({"files": {sha: vars(e) for sha, e in self.entries.items()}}, indent=1, sort_keys=True)
-        )
-        os.replace(temporary, self.path)
+        with self.path.with_name(self.path.name + ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            self.entries = self._read()
+            self.entries[sha256] = LedgerEntry(name, size, rows_done, complete, datetime.now(UTC).isoformat())
+            if supersedes is not None and supersedes != sha256:
+                self.entries.pop(supersedes, None)
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            temporary.write_text(json.dumps({"files": {sha: vars(e) for sha, e in self.entries.items()}}))
+            os.replace(temporary, self.path)
 
     def resume(self, sha256: str, name: str, size: int, prefix_sha256: Callable[[int], str]) -> Resume:
         """Where to start loading a file content of ``size`` bytes: its own entry, or else the
@@ -315,6 +324,7 @@ class CdrLedger:
         appending, as Master.csv does). Of the earlier versions it extends, the one with the most
         rows done is chosen, so a file grown many times resumes after its latest load.
         ``prefix_sha256(n)`` is the sha256 of the content's first ``n`` bytes."""
+        self.entries = self._read()
         entry = self.entries.get(sha256)
         if entry is not None:
             return Resume(entry.rows_done, entry.complete)
@@ -746,9 +756,11 @@ class CdrInbox:
         return report
 
 
+def mapping_of(name: str) -> CdrMapping | Literal["auto"]:
+    """The column mapping a setting or option names: ``auto``, ``asterisk`` or ``generic``."""
+    return "auto" if name == "auto" else MAPPINGS[name]
+
+
 def from_settings(settings: Settings, publisher: PublisherLike, network: Mapping[str, Any]) -> CdrInbox:
     """The inbox ``settings`` describe (``cdr_inbox``, ``cdr_mapping``); the network is not needed."""
-    mapping: CdrMapping | Literal["auto"] = (
-        "auto" if settings.cdr_mapping == "auto" else MAPPINGS[settings.cdr_mapping]
-    )
-    return CdrInbox(publisher, settings.cdr_inbox, mapping=mapping)
+    return CdrInbox(publisher, settings.cdr_inbox, mapping=mapping_of(settings.cdr_mapping))

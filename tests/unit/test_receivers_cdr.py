@@ -24,6 +24,7 @@ from producers.receivers.cdr import (
     CdrLoadReport,
     NotBillable,
     PublishFailed,
+    Resume,
     detect_mapping,
     ledger_path_for,
     load_file,
@@ -391,3 +392,12 @@ def test_a_settled_file_without_a_final_newline_has_its_last_line(tmp_path: Path
     os.utime(path, (old, old))
     with contextlib.closing(CdrContent.open(path)) as settled:
         assert (settled.size, settled.partial) == (11, 0)
+
+
+def test_two_users_of_one_ledger_see_each_others_loads(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.ledger.json"
+    inbox, by_hand = CdrLedger(path), CdrLedger(path)  # a running inbox, and `ossbss cdr load`
+    by_hand.record("a" * 64, "Master.csv", 100, 5, True)
+    assert inbox.resume("a" * 64, "Master.csv", 100, lambda n: "") == Resume(5, True)
+    inbox.record("b" * 64, "other.csv", 10, 1, True)  # merged with what the other one wrote
+    assert set(CdrLedger(path).entries) == {"a" * 64, "b" * 64}

@@ -314,3 +314,4 @@ def test_messages_no_rule_matches_are_ignored_and_nothing_of_their_text_is_logge
         "rejected": {"bad priority": 1, "unknown host": 1},
     }
     assert logs and "441234567890" not in repr(logs)
+    assert receiver.outlet._queue.empty()  # nothing queued for the bus either
